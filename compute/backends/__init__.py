@@ -1,0 +1,30 @@
+"""Compute backends: one module per kind, a plain registry, imported lazily."""
+
+from importlib import import_module
+
+# kind -> dotted path of its Backend class. Order is the order of the "+ Add" page.
+BACKENDS = {
+    "local": "compute.backends.local.LocalBackend",
+    "ssh": "compute.backends.ssh.SSHBackend",
+}
+
+
+def get_backend(kind: str):
+    try:
+        path = BACKENDS[kind]
+    except KeyError:
+        raise LookupError(f"Unknown compute kind {kind!r}.") from None
+    module, _, name = path.rpartition(".")
+    return getattr(import_module(module), name)
+
+
+def kind_label(kind: str) -> str:
+    try:
+        return get_backend(kind).label
+    except LookupError:
+        return kind
+
+
+def addable_backends():
+    """Backends a user can add from the "+ Add compute" page, in registry order."""
+    return [cls for cls in map(get_backend, BACKENDS) if cls.modes]

@@ -1,0 +1,109 @@
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+
+from portal import crypto
+
+name_validator = RegexValidator(
+    r"^[a-z0-9][a-z0-9-]{1,31}$",
+    "2 to 32 characters: lowercase letters, digits and dashes, starting with a letter or digit.",
+)
+
+
+class Origin(models.TextChoices):
+    CREATED = "created", "Created"
+    ATTACHED = "attached", "Attached"
+
+
+class TargetState(models.TextChoices):
+    CREATING = "Creating", "Creating"
+    ATTACHING = "Attaching", "Attaching"
+    HOST_KEY_PENDING = "HostKeyPending", "Confirm host key"
+    SUCCEEDED = "Succeeded", "Succeeded"
+    UNREACHABLE = "Unreachable", "Unreachable"
+    FAILED = "Failed", "Failed"
+    DELETING = "Deleting", "Deleting"
+
+
+class ComputeTarget(models.Model):
+    workspace = models.ForeignKey(
+        "portal.Workspace", on_delete=models.CASCADE, related_name="targets"
+    )
+    name = models.CharField(max_length=32, validators=[name_validator])
+    kind = models.CharField(max_length=32)
+    origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.ATTACHED)
+    state = models.CharField(
+        max_length=20, choices=TargetState.choices, default=TargetState.ATTACHING
+    )
+    # What the current check is doing ("Connecting", "Preflight", ...); empty when idle.
+    activity = models.CharField(max_length=200, blank=True)
+    config = models.JSONField(default=dict, blank=True)
+    # {field: Fernet token}; read through secret(), never rendered.
+    encrypted_secrets = models.JSONField(default=dict, blank=True)
+    # Pinned SSH host key as "<type> <base64>"; pending_host_key is what the
+    # host presented and nobody has confirmed yet.
+    host_key = models.TextField(blank=True)
+    pending_host_key = models.TextField(blank=True)
+    capabilities = models.JSONField(default=dict, blank=True)
+    last_error = models.TextField(blank=True)
+    last_checked = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="target_name_unique")
+        ]
+        indexes = [models.Index(fields=["workspace", "state"])]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def backend(self):
+        from .backends import get_backend
+
+        return get_backend(self.kind)(self)
+
+    @property
+    def kind_label(self) -> str:
+        from .backends import kind_label
+
+        return kind_label(self.kind)
+
+    def secret(self, field: str) -> str:
+        token = self.encrypted_secrets.get(field)
+        return crypto.decrypt(token) if token else ""
+
+    def has_secret(self, field: str) -> bool:
+        return bool(self.encrypted_secrets.get(field))
+
+    @property
+    def is_busy(self) -> bool:
+        return self.state in (TargetState.ATTACHING, TargetState.CREATING, TargetState.DELETING)
+
+    @property
+    def gpus(self) -> list:
+        return self.capabilities.get("gpus", [])
+
+
+class TargetEvent(models.Model):
+    """One state change of a target, with its reason."""
+
+    target = models.ForeignKey(ComputeTarget, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(auto_now_add=True)
+    state = models.CharField(max_length=20, choices=TargetState.choices)
+    reason = models.TextField(blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+
+    def __str__(self):
+        return f"{self.target} → {self.state}"

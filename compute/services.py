@@ -1,0 +1,226 @@
+"""Everything that changes a compute target goes through here."""
+
+import logging
+
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from portal import crypto
+
+from . import hostkeys
+from .backends import get_backend
+from .backends.base import BackendError, HostKeyChanged, HostKeyUnconfirmed
+from .live import push_target
+from .models import ComputeTarget, Origin, TargetEvent, TargetState
+
+log = logging.getLogger(__name__)
+
+LOCAL_TARGET_NAME = "local"
+
+
+class TargetActionError(Exception):
+    """A request the target's state does not allow; the message says why."""
+
+
+def ensure_local_target(*, workspace) -> ComputeTarget:
+    target, created = ComputeTarget.objects.get_or_create(
+        workspace=workspace,
+        kind="local",
+        defaults={"name": LOCAL_TARGET_NAME, "origin": Origin.ATTACHED, "state": TargetState.ATTACHING},
+    )
+    if created:
+        TargetEvent.objects.create(target=target, state=target.state, reason="Present in every workspace.")
+        _queue_check(target)
+    return target
+
+
+def target_attach(*, workspace, user, kind: str, name: str, config: dict, secrets: dict, host_key: str = "") -> ComputeTarget:
+    backend = get_backend(kind)
+    unknown = set(secrets) - set(backend.secret_fields)
+    if unknown:
+        raise ValueError(f"{kind} has no secret fields {sorted(unknown)}")
+    with transaction.atomic():
+        target = ComputeTarget.objects.create(
+            workspace=workspace,
+            name=name,
+            kind=kind,
+            origin=Origin.ATTACHED,
+            state=TargetState.ATTACHING,
+            activity="Queued",
+            config=config,
+            encrypted_secrets={field: crypto.encrypt(value) for field, value in secrets.items() if value},
+            host_key=host_key,
+            created_by=user,
+        )
+        reason = "Attach requested" + (" with a host key pinned up front." if host_key else ".")
+        TargetEvent.objects.create(target=target, state=target.state, reason=reason, actor=user)
+        _queue_check(target)
+    return target
+
+
+def target_request_check(*, target: ComputeTarget, user=None) -> None:
+    if target.is_busy:
+        raise TargetActionError(f"{target.name} is busy ({target.activity or target.state}).")
+    target.activity = "Queued for a check"
+    target.save(update_fields=["activity", "updated_at"])
+    push_target(target)
+    _queue_check(target)
+
+
+def target_check(*, target_id: int) -> None:
+    """Connect to the target, run the preflight and record the outcome.
+
+    Each step is saved and pushed live. Runs in a Celery task."""
+    target = ComputeTarget.objects.filter(pk=target_id).first()
+    if target is None or target.state == TargetState.DELETING:
+        return
+    if target.state == TargetState.HOST_KEY_PENDING:
+        return  # nothing connects until a person confirms the key
+
+    def progress(step: str):
+        target.activity = step
+        target.save(update_fields=["activity", "updated_at"])
+        push_target(target)
+
+    try:
+        _run_check(target, progress)
+    except DatabaseError:
+        # update_fields never re-inserts: the target was detached mid-check.
+        log.info("Target %s was detached during its check", target_id)
+
+
+def _run_check(target, progress):
+    try:
+        capabilities = target.backend.check(progress)
+    except HostKeyUnconfirmed as exc:
+        target.pending_host_key = exc.key
+        _transition(
+            target,
+            TargetState.HOST_KEY_PENDING,
+            f"The host presented {hostkeys.fingerprint(exc.key)}. Confirm it to continue.",
+        )
+    except HostKeyChanged as exc:
+        target.pending_host_key = exc.key
+        _transition(target, TargetState.FAILED, exc.message)
+    except crypto.SecretUnreadable as exc:
+        _transition(target, TargetState.FAILED, str(exc))
+    except BackendError as exc:
+        # A target that worked before and now fails for a passing reason
+        # (timeout, refused) is Unreachable; anything else is Failed.
+        was_up = target.state in (TargetState.SUCCEEDED, TargetState.UNREACHABLE)
+        state = TargetState.UNREACHABLE if was_up and not exc.permanent else TargetState.FAILED
+        _transition(target, state, exc.message)
+    except Exception as exc:
+        log.exception("Check of target %s failed unexpectedly", target.pk)
+        _transition(target, TargetState.FAILED, f"Unexpected error during the check: {type(exc).__name__}.")
+    else:
+        target.capabilities = capabilities
+        _transition(target, TargetState.SUCCEEDED, _summary(capabilities))
+
+
+def target_confirm_host_key(*, target: ComputeTarget, user, fingerprint: str) -> None:
+    """Pin the key the host presented, as the person saw it. Re-pinning a
+    changed key is for owners only (the view checks the role)."""
+    if not target.pending_host_key:
+        raise TargetActionError("There is no host key waiting for confirmation.")
+    presented = hostkeys.fingerprint(target.pending_host_key)
+    if fingerprint != presented:
+        raise TargetActionError(
+            "The host key changed while you were looking at it; check the new fingerprint."
+        )
+    old = target.host_key
+    target.host_key, target.pending_host_key = target.pending_host_key, ""
+    target.activity = "Queued"
+    reason = (
+        f"Host key re-pinned: {hostkeys.fingerprint(old)} → {presented}."
+        if old
+        else f"Host key {presented} confirmed and pinned."
+    )
+    _transition(target, TargetState.ATTACHING, reason, actor=user)
+    _queue_check(target)
+
+
+def target_reject_host_key(*, target: ComputeTarget, user) -> None:
+    if not target.pending_host_key:
+        raise TargetActionError("There is no host key waiting for confirmation.")
+    rejected = hostkeys.fingerprint(target.pending_host_key)
+    target.pending_host_key = ""
+    _transition(target, TargetState.FAILED, f"Host key {rejected} rejected; nothing was sent to the host.", actor=user)
+
+
+def target_set_secret(*, target: ComputeTarget, user, field: str, value: str) -> None:
+    if field not in target.backend.secret_fields:
+        raise TargetActionError(f"{target.kind_label} targets have no “{field}”.")
+    if field == "private_key":
+        from .backends.ssh import load_private_key
+
+        try:
+            load_private_key(value, target.secret("passphrase"))
+        except BackendError as exc:
+            raise TargetActionError(exc.message) from None
+    target.encrypted_secrets = {**target.encrypted_secrets, field: crypto.encrypt(value)}
+    if field == "password":
+        target.encrypted_secrets.pop("private_key", None)
+    if field == "private_key":
+        target.encrypted_secrets.pop("password", None)
+    target.save(update_fields=["encrypted_secrets", "updated_at"])
+    TargetEvent.objects.create(target=target, state=target.state, reason=f"{field.replace('_', ' ').capitalize()} replaced.", actor=user)
+    push_target(target)
+
+
+def target_clear_secret(*, target: ComputeTarget, user, field: str) -> None:
+    if field not in target.encrypted_secrets:
+        raise TargetActionError(f"No {field.replace('_', ' ')} is set.")
+    target.encrypted_secrets = {k: v for k, v in target.encrypted_secrets.items() if k != field}
+    target.save(update_fields=["encrypted_secrets", "updated_at"])
+    TargetEvent.objects.create(target=target, state=target.state, reason=f"{field.replace('_', ' ').capitalize()} cleared.", actor=user)
+    push_target(target)
+
+
+def target_detach(*, target: ComputeTarget, user) -> None:
+    if target.kind == "local":
+        raise TargetActionError("The local computer belongs to every workspace and cannot be detached.")
+    log.info("Target %s detached by %s", target.pk, user)
+    target.delete()
+
+
+def rotate_secret_keys() -> int:
+    """Re-encrypt every stored secret with the first configured key."""
+    count = 0
+    with transaction.atomic():
+        for target in ComputeTarget.objects.select_for_update().exclude(encrypted_secrets={}):
+            target.encrypted_secrets = {k: crypto.rotate(v) for k, v in target.encrypted_secrets.items()}
+            target.save(update_fields=["encrypted_secrets"])
+            count += len(target.encrypted_secrets)
+    return count
+
+
+def _transition(target: ComputeTarget, state: str, reason: str, *, actor=None) -> None:
+    changed = state != target.state or reason != target.last_error
+    target.state = state
+    if state not in (TargetState.ATTACHING, TargetState.CREATING):
+        target.activity = ""
+    target.last_error = "" if state in (TargetState.SUCCEEDED, TargetState.ATTACHING) else reason
+    if state in (TargetState.SUCCEEDED, TargetState.FAILED, TargetState.UNREACHABLE):
+        target.last_checked = timezone.now()
+    target.save(
+        update_fields=["state", "activity", "last_error", "last_checked", "host_key",
+                       "pending_host_key", "capabilities", "updated_at"]
+    )
+    if changed:
+        TargetEvent.objects.create(target=target, state=state, reason=reason, actor=actor)
+    push_target(target)
+
+
+def _summary(caps: dict) -> str:
+    parts = [f"{caps.get('cpus') or '?'} CPUs", f"{(caps.get('memory_mb') or 0) / 1024:.1f} GB memory"]
+    if caps.get("gpus"):
+        parts.append(f"{len(caps['gpus'])} × {caps['gpus'][0]['name']}")
+    parts.append("Python " + ", ".join(p["version"] for p in caps.get("pythons", [])[:3]))
+    return "Check passed: " + ", ".join(parts) + "."
+
+
+def _queue_check(target: ComputeTarget) -> None:
+    from .tasks import check_target
+
+    transaction.on_commit(lambda: check_target.delay(target.pk))

@@ -1,0 +1,22 @@
+from celery import shared_task
+
+from . import services
+from .models import ComputeTarget, TargetState
+
+
+@shared_task(ignore_result=True)
+def check_target(target_id: int) -> None:
+    services.target_check(target_id=target_id)
+
+
+@shared_task(ignore_result=True)
+def check_all_targets(include_attaching: bool = False) -> None:
+    """Periodic (celery beat): keeps "last checked" fresh and finds unreachable
+    targets. At start-up the embedded server also picks up attaches that were
+    queued while no worker ran (``include_attaching``)."""
+    states = [TargetState.SUCCEEDED, TargetState.UNREACHABLE]
+    if include_attaching:
+        states.append(TargetState.ATTACHING)
+    checkable = ComputeTarget.objects.filter(state__in=states).values_list("pk", flat=True)
+    for pk in checkable:
+        check_target.delay(pk)

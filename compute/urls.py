@@ -1,0 +1,13 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.target_list, name="target-list"),
+    path("add/", views.target_add, name="target-add"),
+    path("<slug:name>/", views.target_detail, name="target-detail"),
+    path("<slug:name>/check/", views.target_recheck, name="target-recheck"),
+    path("<slug:name>/host-key/", views.target_host_key, name="target-host-key"),
+    path("<slug:name>/secrets/<slug:field>/", views.target_secret, name="target-secret"),
+    path("<slug:name>/detach/", views.target_detach, name="target-detach"),
+]

@@ -1,0 +1,145 @@
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from portal.access import can_change, member_required
+from portal.models import Role
+
+from . import selectors, services
+from .backends import BACKENDS, addable_backends, kind_label
+from .forms import SecretReplaceForm
+from .models import TargetState
+
+
+@member_required()
+def target_list(request):
+    kind, state = request.GET.get("kind", ""), request.GET.get("state", "")
+    targets = selectors.target_list(workspace=request.workspace, kind=kind, state=state)
+    return render(
+        request,
+        "compute/target_list.html",
+        {
+            "targets": targets,
+            "kinds": [(k, kind_label(k)) for k in BACKENDS],
+            "states": TargetState.choices,
+            "kind": kind,
+            "state": state,
+            "filtered": bool(kind or state),
+        },
+    )
+
+
+@can_change()
+def target_add(request):
+    backends = addable_backends()
+    kind = request.POST.get("kind") or request.GET.get("kind") or ""
+    backend = next((b for b in backends if b.kind == kind), None)
+    form = None
+    if backend:
+        form_class = backend.config_form()
+        form = form_class(request.POST or None, workspace=request.workspace)
+        if request.method == "POST" and form.is_valid():
+            target = services.target_attach(
+                workspace=request.workspace, user=request.user, kind=kind, **form.to_target()
+            )
+            messages.success(request, f"Attaching {target.name}: follow the steps below.")
+            url = reverse("target-detail", args=[target.name])
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    context = {"backends": backends, "backend": backend, "form": form, "kind": kind}
+    template = "compute/target_add.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#kind-form"
+    status = 400 if form is not None and form.errors else 200
+    return render(request, template, context, status=status)
+
+
+@member_required()
+def target_detail(request, name):
+    target = selectors.target_get(workspace=request.workspace, name=name)
+    return render(
+        request,
+        "compute/target_detail.html",
+        {
+            "target": target,
+            "events": selectors.target_events(target=target),
+            "secret_fields": [(f, target.has_secret(f)) for f in target.backend.secret_fields],
+        },
+    )
+
+
+@require_POST
+@member_required(Role.CONTRIBUTOR)
+def target_recheck(request, name):
+    target = selectors.target_get(workspace=request.workspace, name=name)
+    return _act(request, target, services.target_request_check, target=target, user=request.user)
+
+
+@require_POST
+@member_required(Role.CONTRIBUTOR)
+def target_host_key(request, name):
+    target = selectors.target_get(workspace=request.workspace, name=name)
+    if target.host_key and not request.membership.allows(Role.OWNER):
+        raise PermissionDenied("Only an owner can re-pin a changed host key.")
+    if request.POST.get("action") == "reject":
+        return _act(request, target, services.target_reject_host_key, target=target, user=request.user)
+    return _act(
+        request,
+        target,
+        services.target_confirm_host_key,
+        target=target,
+        user=request.user,
+        fingerprint=request.POST.get("fingerprint", ""),
+    )
+
+
+@require_POST
+@member_required(Role.CONTRIBUTOR)
+def target_secret(request, name, field):
+    target = selectors.target_get(workspace=request.workspace, name=name)
+    if field not in target.backend.secret_fields:
+        raise Http404("No such credential.")
+    if request.POST.get("action") == "clear":
+        return _act(request, target, services.target_clear_secret, target=target, user=request.user, field=field)
+    form = SecretReplaceForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Type the new value to replace it.")
+        return redirect("target-detail", target.name)
+    return _act(
+        request,
+        target,
+        services.target_set_secret,
+        target=target,
+        user=request.user,
+        field=field,
+        value=form.cleaned_data["value"],
+    )
+
+
+@can_change()
+def target_detach(request, name):
+    target = selectors.target_get(workspace=request.workspace, name=name)
+    if request.method == "POST":
+        try:
+            services.target_detach(target=target, user=request.user)
+        except services.TargetActionError as exc:
+            messages.error(request, str(exc))
+            return redirect("target-detail", target.name)
+        messages.success(request, f"{name} detached. Nothing on the machine itself was changed.")
+        return redirect("target-list")
+    return render(request, "compute/target_detach.html", {"target": target})
+
+
+def _act(request, target, service, **kwargs):
+    """Run a service, turn its refusal into a message, and go back to the target."""
+    try:
+        service(**kwargs)
+    except services.TargetActionError as exc:
+        messages.error(request, str(exc))
+    url = reverse("target-detail", args=[target.name])
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+

@@ -1,0 +1,62 @@
+"""Live pushes: render a fragment and send it to a Channels group after commit.
+
+Pages subscribe with htmx's websocket extension; every pushed element carries
+the DOM id of the element it replaces (out-of-band swap), and is rendered from
+the same template partial the page itself renders.
+"""
+
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from django.db import transaction
+from django.template.loader import render_to_string
+
+log = logging.getLogger(__name__)
+
+
+def broadcast(group: str, template: str, context: dict) -> None:
+    """Render ``template`` and push it to ``group`` once the transaction commits."""
+
+    def send():
+        html = render_to_string(template, context)
+        try:
+            async_to_sync(get_channel_layer().group_send)(group, {"type": "push.html", "html": html})
+        except Exception:  # a push is a courtesy: the page re-reads on reload
+            log.exception("Live push to %s failed", group)
+
+    transaction.on_commit(send)
+
+
+class LiveConsumer(AsyncWebsocketConsumer):
+    """A websocket that relays pushed HTML for one group.
+
+    Subclasses implement ``group_for(user)``: the group to join, or None when
+    the user may not see the object (the socket is then refused)."""
+
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        self.group = await database_sync_to_async(self.group_for)(user)
+        if self.group is None:
+            await self.close(code=4403)
+            return
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code):
+        if getattr(self, "group", None):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        """Pages only listen; anything they send is ignored."""
+
+    async def push_html(self, event):
+        await self.send(text_data=event["html"])
+
+    def group_for(self, user) -> str | None:
+        raise NotImplementedError

@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from . import views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("workspaces/<slug:slug>/switch/", views.workspace_switch, name="workspace-switch"),
+    path("workspace/members/", views.members, name="members"),
+    path("workspace/members/<int:pk>/", views.member_change, name="member-change"),
+    path("compute/", include("compute.urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler403 = "portal.errors.forbidden"
