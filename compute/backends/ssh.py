@@ -207,13 +207,18 @@ class SSHBackend(Backend):
             transport.get_security_options().key_types = _KEY_ALGORITHMS.get(key_type, [key_type])
         try:
             try:
+                # start_client returns quietly when its own timeout passes
+                # mid-handshake; only a finished key exchange gives a host key.
                 transport.start_client(timeout=timeout)
+                if not transport.is_active() or transport.host_key is None:
+                    raise paramiko.SSHException("no greeting")
+                presented = transport.get_remote_server_key()
             except (paramiko.SSHException, EOFError, OSError) as exc:
                 raise BackendError(
                     f"{self._address} did not complete the SSH handshake within {timeout:.0f} s "
                     f"({exc or 'no greeting'}). Is it an SSH server?"
                 ) from None
-            self._verify_host_key(transport.get_remote_server_key())
+            self._verify_host_key(presented)
             progress(f"Authenticating as {config['username']}")
             self._authenticate(transport, config["username"])
         except BaseException:

@@ -1,0 +1,168 @@
+import logging
+import shutil
+import tempfile
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.test import Client
+
+from portal.celery import app as celery_app
+from portal.models import Role
+
+from . import factories, servers
+from .secret_scan import SecretScanLogHandler, plant
+
+SSH_USER = "portaltest"
+SSH_PASSWORD = plant("PLANTED-ssh-pw-7f3a9c41e2")
+KEY_PASSPHRASE = plant("PLANTED-passphrase-55b1d0")
+NOPY_USER = "portalnopy"
+
+
+# ---- secrets must not leak into logs ---------------------------------------
+
+@pytest.fixture(scope="session", autouse=True)
+def secret_log_scan():
+    handler = SecretScanLogHandler(level=logging.DEBUG)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    old_level = root.level
+    root.setLevel(logging.DEBUG)
+    yield handler
+    root.removeHandler(handler)
+    root.setLevel(old_level)
+    assert not handler.leaks, f"planted secrets were logged: {handler.leaks}"
+
+
+# ---- people and workspaces ---------------------------------------------------
+
+@pytest.fixture
+def team(db):
+    """A workspace with an owner, a contributor and a reader; an outsider in another workspace."""
+    owner = factories.make_user("olivia")
+    workspace = factories.make_workspace("Vision team", owner)
+    contributor = factories.make_user("carlos")
+    reader = factories.make_user("rita")
+    factories.add_member(workspace, contributor, Role.CONTRIBUTOR)
+    factories.add_member(workspace, reader, Role.READER)
+    outsider = factories.make_user("oscar")
+    other = factories.make_workspace("Other team", outsider)
+    return type(
+        "Team",
+        (),
+        {"workspace": workspace, "owner": owner, "contributor": contributor, "reader": reader,
+         "outsider": outsider, "other_workspace": other},
+    )
+
+
+@pytest.fixture
+def login():
+    def _login(user) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return _login
+
+
+# ---- a real Celery worker on the real Redis broker ----------------------------
+
+@pytest.fixture(scope="session")
+def celery_session_worker(django_db_setup, django_db_blocker):
+    celery_app.control.purge()
+    with django_db_blocker.unblock():
+        with start_worker(
+            celery_app, pool="threads", concurrency=4, perform_ping_check=False, shutdown_timeout=15
+        ) as worker:
+            yield worker
+
+
+@pytest.fixture
+def worker(celery_session_worker, transactional_db):
+    return celery_session_worker
+
+
+def wait_for(predicate, timeout: float = 20, interval: float = 0.05, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+
+
+# ---- a real OpenSSH server on loopback -----------------------------------------
+
+class SSHEnv:
+    """The sshd, its users and client keys, as the tests use them."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.user, self.password = SSH_USER, SSH_PASSWORD
+        self.nopy_user = NOPY_USER
+        nopy_path = servers.restricted_bin(folder / "nopy-bin")
+        for name in (SSH_USER, NOPY_USER):
+            servers.ensure_user(name, SSH_PASSWORD)
+        self.key = self._client_key("id_plain", "")
+        self.encrypted_key = self._client_key("id_encrypted", KEY_PASSPHRASE)
+        self.server = servers.start_sshd(
+            folder / "sshd", config_extra=f"Match User {NOPY_USER}\n  SetEnv PATH={nopy_path}\n"
+        )
+        (folder / "sshd" / "authorized_keys").write_text(
+            "".join(Path(f"{folder / name}.pub").read_text() for name in ("id_plain", "id_encrypted"))
+        )
+
+    def _client_key(self, name: str, passphrase: str) -> str:
+        path = self.folder / name
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-f", str(path)], check=True)
+        return plant(path.read_text())
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def host_key(self) -> str:
+        return self.server.host_key
+
+    def close(self):
+        self.server.stop()
+        for name in (SSH_USER, NOPY_USER):
+            servers.remove_user(name)
+
+
+@pytest.fixture(scope="session")
+def ssh_env():
+    # sshd reads authorized_keys as the logging-in user: the folder must be
+    # readable by others (pytest's tmp folders are 0700).
+    folder = Path(tempfile.mkdtemp(prefix="portal-sshd-"))
+    folder.chmod(0o755)
+    env = SSHEnv(folder)
+    yield env
+    env.close()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def ssh_target(team, ssh_env):
+    """Makes SSH targets in the team's workspace, pinned to the test server's key."""
+    from compute.models import ComputeTarget, TargetState
+    from portal import crypto
+
+    def _make(name="vm1", *, password=SSH_PASSWORD, key=None, passphrase="", user=SSH_USER,
+              port=None, host_key=None, state=TargetState.ATTACHING):
+        secrets = {"password": password} if key is None else {"private_key": key}
+        if passphrase:
+            secrets["passphrase"] = passphrase
+        return ComputeTarget.objects.create(
+            workspace=team.workspace, name=name, kind="ssh", state=state,
+            config={"address": "127.0.0.1", "port": port or ssh_env.port, "username": user,
+                    "workdir": "portal-runs"},
+            encrypted_secrets={k: crypto.encrypt(v) for k, v in secrets.items() if v},
+            host_key=ssh_env.host_key if host_key is None else host_key,
+        )
+
+    return _make

@@ -1,0 +1,18 @@
+from django.contrib.auth import get_user_model
+
+from portal.models import Membership
+from portal.services import workspace_create
+
+PASSWORD = "correct-horse-battery"
+
+
+def make_user(username: str):
+    return get_user_model().objects.create_user(username=username, password=PASSWORD)
+
+
+def make_workspace(name: str, owner):
+    return workspace_create(name=name, owner=owner)
+
+
+def add_member(workspace, user, role):
+    return Membership.objects.create(workspace=workspace, user=user, role=role)

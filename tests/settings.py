@@ -1,0 +1,20 @@
+"""Test settings: the real PostgreSQL and Redis on this machine.
+
+The embedded default (SQLite, in-memory broker and channel layer) is proven by
+tests/test_embedded.py, which serves the portal in a subprocess on it.
+"""
+
+import os
+import tempfile
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portal")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
+os.environ.setdefault("PORTAL_VAR_DIR", tempfile.mkdtemp(prefix="portal-test-var-"))
+os.environ.setdefault("PORTAL_SSH_TIMEOUT", "3")
+
+from portal.settings import *  # noqa: E402,F403
+from portal.settings import MIDDLEWARE  # noqa: E402
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+ALLOWED_HOSTS = ["*"]
+MIDDLEWARE = [*MIDDLEWARE, "tests.secret_scan.SecretScanMiddleware"]
