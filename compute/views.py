@@ -75,7 +75,7 @@ def target_detail(request, name):
 @member_required(Role.CONTRIBUTOR)
 def target_recheck(request, name):
     target = selectors.target_get(workspace=request.workspace, name=name)
-    return _act(request, target, services.target_request_check, target=target, user=request.user)
+    return _act(request, services.target_request_check, target=target, user=request.user)
 
 
 @require_POST
@@ -85,10 +85,9 @@ def target_host_key(request, name):
     if target.host_key and not request.membership.allows(Role.OWNER):
         raise PermissionDenied("Only an owner can re-pin a changed host key.")
     if request.POST.get("action") == "reject":
-        return _act(request, target, services.target_reject_host_key, target=target, user=request.user)
+        return _act(request, services.target_reject_host_key, target=target, user=request.user)
     return _act(
         request,
-        target,
         services.target_confirm_host_key,
         target=target,
         user=request.user,
@@ -103,14 +102,13 @@ def target_secret(request, name, field):
     if field not in target.backend.secret_fields:
         raise Http404("No such credential.")
     if request.POST.get("action") == "clear":
-        return _act(request, target, services.target_clear_secret, target=target, user=request.user, field=field)
+        return _act(request, services.target_clear_secret, target=target, user=request.user, field=field)
     form = SecretReplaceForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Type the new value to replace it.")
         return redirect("target-detail", target.name)
     return _act(
         request,
-        target,
         services.target_set_secret,
         target=target,
         user=request.user,
@@ -133,13 +131,13 @@ def target_detach(request, name):
     return render(request, "compute/target_detach.html", {"target": target})
 
 
-def _act(request, target, service, **kwargs):
-    """Run a service, turn its refusal into a message, and go back to the target."""
+def _act(request, service, **kwargs):
+    """Run a service on kwargs["target"], turn a refusal into a message, go back to the target."""
     try:
         service(**kwargs)
     except services.TargetActionError as exc:
         messages.error(request, str(exc))
-    url = reverse("target-detail", args=[target.name])
+    url = reverse("target-detail", args=[kwargs["target"].name])
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 

@@ -135,7 +135,7 @@ REDIS_URL = _secret("REDIS_URL", default="")
 EMBEDDED = not REDIS_URL
 
 if EMBEDDED:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "portal.layers.EmbeddedChannelLayer"}}
     CELERY_BROKER_URL = "memory://"
 else:
     CHANNEL_LAYERS = {
