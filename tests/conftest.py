@@ -1,4 +1,5 @@
 import logging
+import os
 import shutil
 import tempfile
 import subprocess
@@ -15,10 +16,11 @@ from portal.models import Role
 from . import factories, servers
 from .secret_scan import SecretScanLogHandler, plant
 
-SSH_USER = "portaltest"
+# Overridable so two checkouts can run their suites side by side.
+SSH_USER = os.environ.get("PORTAL_TEST_SSH_USER", "portaltest")
 SSH_PASSWORD = plant("PLANTED-ssh-pw-7f3a9c41e2")
 KEY_PASSPHRASE = plant("PLANTED-passphrase-55b1d0")
-NOPY_USER = "portalnopy"
+NOPY_USER = SSH_USER + "-nopy"
 
 
 # ---- secrets must not leak into logs ---------------------------------------

@@ -6,7 +6,7 @@ import pytest
 
 from compute.backends.base import BackendError, HostKeyChanged, HostKeyUnconfirmed
 from tests import servers
-from tests.conftest import KEY_PASSPHRASE
+from tests.conftest import KEY_PASSPHRASE, SSH_USER
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,7 @@ def test_encrypted_key_with_wrong_passphrase(ssh_target, ssh_env):
 
 
 def test_wrong_password(ssh_target):
-    with pytest.raises(BackendError, match="Authentication failed for portaltest .*wrong password") as exc:
+    with pytest.raises(BackendError, match=f"Authentication failed for {SSH_USER} .*wrong password") as exc:
         check(ssh_target(password="wrong-password"))
     assert exc.value.permanent
 
@@ -75,7 +75,7 @@ def test_first_contact_asks_for_the_key_and_sends_nothing(ssh_target, ssh_env):
     time.sleep(0.2)
     new_lines = log.read_text()[before:]
     assert "by 127.0.0.1" in new_lines  # the connection ended before authentication
-    assert "portaltest" not in new_lines  # no user name, no password was sent
+    assert SSH_USER not in new_lines  # no user name, no password was sent
 
 
 def test_changed_host_key_blocks_the_connection(ssh_target, ssh_env, tmp_path):
