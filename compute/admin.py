@@ -17,7 +17,15 @@ class ComputeTargetAdmin(admin.ModelAdmin):
     search_fields = ["name", "workspace__name", "last_error"]
     # Secrets are never shown back, not even to admins; they change on the target's page.
     exclude = ["encrypted_secrets"]
-    readonly_fields = ["secrets_set", "host_key", "pending_host_key", "capabilities", "last_checked", "created_at", "updated_at"]
+    readonly_fields = [
+        "secrets_set",
+        "host_key",
+        "pending_host_key",
+        "capabilities",
+        "last_checked",
+        "created_at",
+        "updated_at",
+    ]
     inlines = [TargetEventInline]
 
     @admin.display(description="credentials set")

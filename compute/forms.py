@@ -2,7 +2,6 @@ from django import forms
 
 from .models import ComputeTarget, name_validator
 
-
 RESERVED_NAMES = {"add", "local"}
 
 

@@ -26,15 +26,11 @@ class TargetState(models.TextChoices):
 
 
 class ComputeTarget(models.Model):
-    workspace = models.ForeignKey(
-        "portal.Workspace", on_delete=models.CASCADE, related_name="targets"
-    )
+    workspace = models.ForeignKey("portal.Workspace", on_delete=models.CASCADE, related_name="targets")
     name = models.CharField(max_length=32, validators=[name_validator])
     kind = models.CharField(max_length=32)
     origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.ATTACHED)
-    state = models.CharField(
-        max_length=20, choices=TargetState.choices, default=TargetState.ATTACHING
-    )
+    state = models.CharField(max_length=20, choices=TargetState.choices, default=TargetState.ATTACHING)
     # What the current check is doing ("Connecting", "Preflight", ...); empty when idle.
     activity = models.CharField(max_length=200, blank=True)
     config = models.JSONField(default=dict, blank=True)
@@ -47,17 +43,13 @@ class ComputeTarget(models.Model):
     capabilities = models.JSONField(default=dict, blank=True)
     last_error = models.TextField(blank=True)
     last_checked = models.DateTimeField(null=True, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
-    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
-        constraints = [
-            models.UniqueConstraint(fields=["workspace", "name"], name="target_name_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="target_name_unique")]
         indexes = [models.Index(fields=["workspace", "state"])]
 
     def __str__(self):
@@ -98,9 +90,7 @@ class TargetEvent(models.Model):
     at = models.DateTimeField(auto_now_add=True)
     state = models.CharField(max_length=20, choices=TargetState.choices)
     reason = models.TextField(blank=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
-    )
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
 
     class Meta:
         ordering = ["-at", "-pk"]

@@ -34,7 +34,9 @@ def ensure_local_target(*, workspace) -> ComputeTarget:
     return target
 
 
-def target_attach(*, workspace, user, kind: str, name: str, config: dict, secrets: dict, host_key: str = "") -> ComputeTarget:
+def target_attach(
+    *, workspace, user, kind: str, name: str, config: dict, secrets: dict, host_key: str = ""
+) -> ComputeTarget:
     backend = get_backend(kind)
     unknown = set(secrets) - set(backend.secret_fields)
     if unknown:
@@ -145,7 +147,9 @@ def target_reject_host_key(*, target: ComputeTarget, user) -> None:
         raise TargetActionError("There is no host key waiting for confirmation.")
     rejected = hostkeys.fingerprint(target.pending_host_key)
     target.pending_host_key = ""
-    _transition(target, TargetState.FAILED, f"Host key {rejected} rejected; nothing was sent to the host.", actor=user)
+    _transition(
+        target, TargetState.FAILED, f"Host key {rejected} rejected; nothing was sent to the host.", actor=user
+    )
 
 
 def target_set_secret(*, target: ComputeTarget, user, field: str, value: str) -> None:
@@ -164,7 +168,12 @@ def target_set_secret(*, target: ComputeTarget, user, field: str, value: str) ->
     if field == "private_key":
         target.encrypted_secrets.pop("password", None)
     target.save(update_fields=["encrypted_secrets", "updated_at"])
-    TargetEvent.objects.create(target=target, state=target.state, reason=f"{field.replace('_', ' ').capitalize()} replaced.", actor=user)
+    TargetEvent.objects.create(
+        target=target,
+        state=target.state,
+        reason=f"{field.replace('_', ' ').capitalize()} replaced.",
+        actor=user,
+    )
     push_target(target)
 
 
@@ -173,7 +182,12 @@ def target_clear_secret(*, target: ComputeTarget, user, field: str) -> None:
         raise TargetActionError(f"No {field.replace('_', ' ')} is set.")
     target.encrypted_secrets = {k: v for k, v in target.encrypted_secrets.items() if k != field}
     target.save(update_fields=["encrypted_secrets", "updated_at"])
-    TargetEvent.objects.create(target=target, state=target.state, reason=f"{field.replace('_', ' ').capitalize()} cleared.", actor=user)
+    TargetEvent.objects.create(
+        target=target,
+        state=target.state,
+        reason=f"{field.replace('_', ' ').capitalize()} cleared.",
+        actor=user,
+    )
     push_target(target)
 
 
@@ -204,8 +218,16 @@ def _transition(target: ComputeTarget, state: str, reason: str, *, actor=None) -
     if state in (TargetState.SUCCEEDED, TargetState.FAILED, TargetState.UNREACHABLE):
         target.last_checked = timezone.now()
     target.save(
-        update_fields=["state", "activity", "last_error", "last_checked", "host_key",
-                       "pending_host_key", "capabilities", "updated_at"]
+        update_fields=[
+            "state",
+            "activity",
+            "last_error",
+            "last_checked",
+            "host_key",
+            "pending_host_key",
+            "capabilities",
+            "updated_at",
+        ]
     )
     if changed:
         TargetEvent.objects.create(target=target, state=state, reason=reason, actor=actor)

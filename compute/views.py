@@ -139,5 +139,3 @@ def _act(request, service, **kwargs):
         messages.error(request, str(exc))
     url = reverse("target-detail", args=[kwargs["target"].name])
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
-
-

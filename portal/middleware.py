@@ -1,12 +1,11 @@
-from django.utils.functional import SimpleLazyObject
-
 from . import selectors
 
 SESSION_KEY = "workspace_id"
 
 
 class CurrentWorkspaceMiddleware:
-    """Sets ``request.membership`` (and ``request.workspace``) for the signed-in user.
+    """Sets ``request.membership`` and ``request.workspace`` for the signed-in user
+    (None for anonymous users and users without a workspace).
 
     The current workspace is kept in the session; a user who is no longer a
     member of it falls back to their first workspace.
@@ -16,16 +15,10 @@ class CurrentWorkspaceMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        request.membership = SimpleLazyObject(lambda: self._membership(request))
-        request.workspace = SimpleLazyObject(
-            lambda: request.membership.workspace if request.membership else None
-        )
+        request.membership = None
+        if request.user.is_authenticated:
+            request.membership = selectors.current_membership(
+                user=request.user, workspace_id=request.session.get(SESSION_KEY)
+            )
+        request.workspace = request.membership.workspace if request.membership else None
         return self.get_response(request)
-
-    @staticmethod
-    def _membership(request):
-        if not request.user.is_authenticated:
-            return None
-        return selectors.current_membership(
-            user=request.user, workspace_id=request.session.get(SESSION_KEY)
-        )

@@ -44,8 +44,6 @@ def member_remove(*, membership: Membership) -> None:
 
 
 def _keep_an_owner(membership):
-    owners = Membership.objects.select_for_update().filter(
-        workspace=membership.workspace, role=Role.OWNER
-    )
+    owners = Membership.objects.select_for_update().filter(workspace=membership.workspace, role=Role.OWNER)
     if owners.exclude(pk=membership.pk).count() == 0:
         raise MembershipError("A workspace needs at least one owner: make someone else owner first.")

@@ -1,8 +1,8 @@
 import logging
 import os
 import shutil
-import tempfile
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +25,7 @@ NOPY_USER = SSH_USER + "-nopy"
 
 # ---- secrets must not leak into logs ---------------------------------------
 
+
 @pytest.fixture(scope="session", autouse=True)
 def secret_log_scan():
     handler = SecretScanLogHandler(level=logging.DEBUG)
@@ -40,6 +41,7 @@ def secret_log_scan():
 
 # ---- people and workspaces ---------------------------------------------------
 
+
 @pytest.fixture
 def team(db):
     """A workspace with an owner, a contributor and a reader; an outsider in another workspace."""
@@ -54,8 +56,14 @@ def team(db):
     return type(
         "Team",
         (),
-        {"workspace": workspace, "owner": owner, "contributor": contributor, "reader": reader,
-         "outsider": outsider, "other_workspace": other},
+        {
+            "workspace": workspace,
+            "owner": owner,
+            "contributor": contributor,
+            "reader": reader,
+            "outsider": outsider,
+            "other_workspace": other,
+        },
     )
 
 
@@ -71,14 +79,17 @@ def login():
 
 # ---- a real Celery worker on the real Redis broker ----------------------------
 
+
 @pytest.fixture(scope="session")
 def celery_session_worker(django_db_setup, django_db_blocker):
     celery_app.control.purge()
-    with django_db_blocker.unblock():
-        with start_worker(
+    with (
+        django_db_blocker.unblock(),
+        start_worker(
             celery_app, pool="threads", concurrency=4, perform_ping_check=False, shutdown_timeout=15
-        ) as worker:
-            yield worker
+        ) as worker,
+    ):
+        yield worker
 
 
 @pytest.fixture
@@ -97,6 +108,7 @@ def wait_for(predicate, timeout: float = 20, interval: float = 0.05, message: st
 
 
 # ---- a real OpenSSH server on loopback -----------------------------------------
+
 
 class SSHEnv:
     """The sshd, its users and client keys, as the tests use them."""
@@ -154,15 +166,31 @@ def ssh_target(team, ssh_env):
     from compute.models import ComputeTarget, TargetState
     from portal import crypto
 
-    def _make(name="vm1", *, password=SSH_PASSWORD, key=None, passphrase="", user=SSH_USER,
-              port=None, host_key=None, state=TargetState.ATTACHING):
+    def _make(
+        name="vm1",
+        *,
+        password=SSH_PASSWORD,
+        key=None,
+        passphrase="",
+        user=SSH_USER,
+        port=None,
+        host_key=None,
+        state=TargetState.ATTACHING,
+    ):
         secrets = {"password": password} if key is None else {"private_key": key}
         if passphrase:
             secrets["passphrase"] = passphrase
         return ComputeTarget.objects.create(
-            workspace=team.workspace, name=name, kind="ssh", state=state,
-            config={"address": "127.0.0.1", "port": port or ssh_env.port, "username": user,
-                    "workdir": "portal-runs"},
+            workspace=team.workspace,
+            name=name,
+            kind="ssh",
+            state=state,
+            config={
+                "address": "127.0.0.1",
+                "port": port or ssh_env.port,
+                "username": user,
+                "workdir": "portal-runs",
+            },
             encrypted_secrets={k: crypto.encrypt(v) for k, v in secrets.items() if v},
             host_key=ssh_env.host_key if host_key is None else host_key,
         )

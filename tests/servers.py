@@ -3,7 +3,6 @@
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
 import threading
@@ -64,9 +63,7 @@ Subsystem sftp internal-sftp
 """
         )
         Path("/run/sshd").mkdir(exist_ok=True)
-        self.process = subprocess.Popen(
-            [SSHD, "-D", "-f", str(config), "-E", str(self.folder / "sshd.log")]
-        )
+        self.process = subprocess.Popen([SSHD, "-D", "-f", str(config), "-E", str(self.folder / "sshd.log")])
         wait_for_port(self.port)
         return self
 
@@ -137,14 +134,6 @@ class HangingServer:
         self.sock.close()
         for conn in self.accepted:
             conn.close()
-
-
-def kill_pidfile(path: Path) -> None:
-    if path.exists():
-        try:
-            os.kill(int(path.read_text()), signal.SIGTERM)
-        except (ProcessLookupError, ValueError):
-            pass
 
 
 def has(command: str) -> bool:

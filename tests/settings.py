@@ -16,5 +16,5 @@ from portal.settings import *  # noqa: E402,F403
 from portal.settings import MIDDLEWARE  # noqa: E402
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-ALLOWED_HOSTS = ["*"]
+ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 MIDDLEWARE = [*MIDDLEWARE, "tests.secret_scan.SecretScanMiddleware"]

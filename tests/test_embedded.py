@@ -37,7 +37,9 @@ def embedded_portal(tmp_path_factory):
     subprocess.run([*manage, "bootstrap"], env=env, check=True, cwd=ROOT, capture_output=True)
     port = free_port()
     log = open(var / "serve.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen([*manage, "serve", "--port", str(port)], env=env, cwd=ROOT, stdout=log, stderr=log)
+    proc = subprocess.Popen(
+        [*manage, "serve", "--port", str(port)], env=env, cwd=ROOT, stdout=log, stderr=log
+    )
     try:
         wait_for_port(port, timeout=30)
         yield f"127.0.0.1:{port}", var
@@ -88,7 +90,9 @@ def test_view_queues_task_worker_runs_it_push_reaches_websocket(embedded_portal)
 
     async def scenario():
         headers = {"Origin": base, "Cookie": f"sessionid={session.cookies['sessionid']}"}
-        async with websockets.connect(f"ws://{host}/ws/targets/{target_id}/", additional_headers=headers) as ws:
+        async with websockets.connect(
+            f"ws://{host}/ws/targets/{target_id}/", additional_headers=headers
+        ) as ws:
             response = await asyncio.to_thread(
                 session.post, f"{base}/compute/local/check/", headers={"X-CSRFToken": csrf, "Referer": base}
             )

@@ -47,9 +47,7 @@ class SSHConfigForm(TargetForm):
     address = forms.CharField(max_length=255, help_text="Host name or IP address of the VM.")
     port = forms.IntegerField(min_value=1, max_value=65535, initial=22)
     username = forms.CharField(max_length=64)
-    password = forms.CharField(
-        required=False, strip=False, widget=forms.PasswordInput(render_value=False)
-    )
+    password = forms.CharField(required=False, strip=False, widget=forms.PasswordInput(render_value=False))
     private_key = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 4, "placeholder": "-----BEGIN OPENSSH PRIVATE KEY-----"}),
@@ -148,7 +146,7 @@ class SSHSession:
             if not channel.status_event.wait(max(0.0, deadline - time.monotonic())):
                 raise TimeoutError
             return channel.recv_exit_status(), out.decode(errors="replace"), err.decode(errors="replace")
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise BackendError(f"A command on {self.address} took longer than {timeout:.0f} s.") from None
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise BackendError(f"The connection to {self.address} broke: {exc}.") from None
@@ -185,9 +183,7 @@ class SSHBackend(Backend):
     def check(self, progress):
         with self.session(progress) as session:
             progress("Preflight: OS, CPUs, memory, disk, Python, conda, docker, GPUs")
-            _, out, _ = session.run(
-                preflight.command_line(self.workdir), timeout=settings.PREFLIGHT_TIMEOUT
-            )
+            _, out, _ = session.run(preflight.command_line(self.workdir), timeout=settings.PREFLIGHT_TIMEOUT)
         return preflight.parse(out, workdir=self.workdir)
 
     @property
@@ -236,7 +232,7 @@ class SSHBackend(Backend):
             raise BackendError(
                 f"Connection refused by {host}:{port}: no SSH server listens on that port."
             ) from None
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise BackendError(f"Timed out after {timeout:.0f} s connecting to {host}:{port}.") from None
         except OSError as exc:
             raise BackendError(f"Cannot reach {host}:{port}: {exc.strerror or exc}.") from None
@@ -278,4 +274,6 @@ class SSHBackend(Backend):
                 f"Authentication failed for {username} on {self._address}: {what}.", permanent=True
             ) from None
         except (paramiko.SSHException, EOFError, OSError) as exc:
-            raise BackendError(f"The connection to {self._address} broke while authenticating: {exc}.") from None
+            raise BackendError(
+                f"The connection to {self._address} broke while authenticating: {exc}."
+            ) from None

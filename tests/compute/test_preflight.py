@@ -58,7 +58,10 @@ def test_truncated_output_is_not_success():
 
 
 def test_nvidia_smi_failure_is_kept_as_a_note():
-    output = GOOD.replace("gpu=NVIDIA H100 80GB HBM3, 81559, 550.54.15\n", "") + "gpu_error=NVIDIA-SMI has failed\n"
+    output = (
+        GOOD.replace("gpu=NVIDIA H100 80GB HBM3, 81559, 550.54.15\n", "")
+        + "gpu_error=NVIDIA-SMI has failed\n"
+    )
     output = output.replace("preflight=done\n", "") + "preflight=done\n"
     caps = preflight.parse(output, workdir="runs")
     assert caps["gpus"] == [] and caps["gpu_error"] == "NVIDIA-SMI has failed"
@@ -67,7 +70,9 @@ def test_nvidia_smi_failure_is_kept_as_a_note():
 def test_the_script_runs_here_and_parses(tmp_path):
     import subprocess
 
-    result = subprocess.run(preflight.command(str(tmp_path / "wd")), capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        preflight.command(str(tmp_path / "wd")), capture_output=True, text=True, timeout=60
+    )
     caps = preflight.parse(result.stdout, workdir=str(tmp_path / "wd"))
     assert caps["cpus"] >= 1 and caps["memory_mb"] > 0 and caps["pythons"]
     assert (tmp_path / "wd").is_dir()

@@ -24,10 +24,12 @@ class Command(BaseCommand):
             password = password or secrets.token_urlsafe(12)
             user = User.objects.create_superuser(username=username, password=password, email="")
             if generated:
-                self.stdout.write(self.style.WARNING(
-                    f"Created admin '{username}' with password: {password}\n"
-                    "It is shown this once: write it down, or set PORTAL_ADMIN_PASSWORD next time."
-                ))
+                self.stdout.write(
+                    self.style.WARNING(
+                        f"Created admin '{username}' with password: {password}\n"
+                        "It is shown this once: write it down, or set PORTAL_ADMIN_PASSWORD next time."
+                    )
+                )
             else:
                 self.stdout.write(f"Created admin '{username}' (password from PORTAL_ADMIN_PASSWORD).")
         elif password and not user.check_password(password):

@@ -19,9 +19,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, host, port, **options):
         if settings.EMBEDDED:
-            from portal import embedded
-
             from compute.tasks import check_all_targets
+            from portal import embedded
 
             embedded.start(beat=True)
             # The in-memory broker forgets what was queued before this process

@@ -1,0 +1,102 @@
+"""Project-wide checks: deploy settings, migrations, lint, first admin."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def manage(*args, env=None, **kwargs):
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        **kwargs,
+    )
+
+
+def production_env(tmp_path):
+    return {
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "DEBUG": "false",
+        "PORTAL_HTTPS": "true",
+        "SECRET_KEY": "x" * 20 + "production-secret-key-with-enough-entropy-0123456789",
+        "PORTAL_VAR_DIR": str(tmp_path),
+        "ALLOWED_HOSTS": "portal.example.org",
+    }
+
+
+def test_check_deploy_is_clean_with_production_settings(tmp_path):
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=production_env(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_deploy_flags_an_insecure_setup(tmp_path):
+    env = {**production_env(tmp_path), "PORTAL_HTTPS": "false"}
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode != 0 and "SESSION_COOKIE_SECURE" in result.stderr + result.stdout
+
+
+def test_no_missing_migrations(tmp_path):
+    result = manage("makemigrations", "--check", "--dry-run", env={"PORTAL_VAR_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_secrets_can_come_from_files(tmp_path):
+    (tmp_path / "key").write_text("from-a-file-secret-key-" + "y" * 40)
+    env = {
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "PORTAL_VAR_DIR": str(tmp_path),
+        "SECRET_KEY_FILE": str(tmp_path / "key"),
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings; print(settings.SECRET_KEY)",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+    )
+    assert result.stdout.strip() == "from-a-file-secret-key-" + "y" * 40
+
+
+def test_ruff_is_clean():
+    ruff = Path(sys.executable).parent / "ruff"
+    result = subprocess.run([str(ruff), "check", "."], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+    result = subprocess.run([str(ruff), "format", "--check", "."], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.slow
+def test_bootstrap_generates_and_prints_a_password_once(tmp_path):
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "PORTAL_ADMIN_PASSWORD")
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="portal.settings", PORTAL_VAR_DIR=str(tmp_path), PORTAL_ADMIN_USER="boss"
+    )
+
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, capture_output=True, text=True, env=env
+        )
+
+    assert run("migrate", "-v0").returncode == 0
+    first = run("bootstrap")
+    assert "Created admin 'boss' with password:" in first.stdout
+    password = first.stdout.split("password:")[1].split()[0]
+    second = run("bootstrap")
+    assert password not in second.stdout and "Created admin" not in second.stdout
+    code = f"from django.contrib.auth import authenticate as a; print(bool(a(username='boss', password='{password}')))"
+    assert run("shell", "-c", code).stdout.strip().splitlines()[-1] == "True"
