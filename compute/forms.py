@@ -32,5 +32,12 @@ class TargetForm(forms.Form):
         raise NotImplementedError
 
 
+class SecretTextarea(forms.Textarea):
+    """A textarea that never renders its value back (private keys)."""
+
+    def format_value(self, value):
+        return None
+
+
 class SecretReplaceForm(forms.Form):
     value = forms.CharField(widget=forms.PasswordInput(render_value=False), strip=False)

@@ -35,6 +35,7 @@ class Backend:
     """One kind of compute target. Subclasses set the class attributes and
     implement what their kind supports."""
 
+    do_not_call_in_templates = True  # templates list backend classes
     kind: str = ""
     label: str = ""
     description: str = ""

@@ -10,7 +10,7 @@ from django import forms
 from django.conf import settings
 
 from .. import hostkeys
-from ..forms import TargetForm
+from ..forms import SecretTextarea, TargetForm
 from . import preflight
 from .base import Backend, BackendError, HostKeyChanged, HostKeyUnconfirmed
 
@@ -50,7 +50,7 @@ class SSHConfigForm(TargetForm):
     password = forms.CharField(required=False, strip=False, widget=forms.PasswordInput(render_value=False))
     private_key = forms.CharField(
         required=False,
-        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "-----BEGIN OPENSSH PRIVATE KEY-----"}),
+        widget=SecretTextarea(attrs={"rows": 4, "placeholder": "-----BEGIN OPENSSH PRIVATE KEY-----"}),
         help_text="Instead of a password. Stored encrypted; never shown again.",
     )
     passphrase = forms.CharField(
