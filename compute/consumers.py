@@ -1,7 +1,7 @@
 from portal.live import LiveConsumer
 from portal.models import Membership
 
-from .live import target_group, target_list_group
+from .live import render_target_live, render_target_row, target_group, target_list_group
 from .models import ComputeTarget
 
 
@@ -14,6 +14,11 @@ class TargetListConsumer(LiveConsumer):
             return target_list_group(workspace_id)
         return None
 
+    def current_html(self):
+        workspace_id = self.scope["url_route"]["kwargs"]["workspace_id"]
+        targets = ComputeTarget.objects.filter(workspace_id=workspace_id)
+        return "".join(render_target_row(target) for target in targets)
+
 
 class TargetConsumer(LiveConsumer):
     """Status pushes for one target's page."""
@@ -23,3 +28,7 @@ class TargetConsumer(LiveConsumer):
         if ComputeTarget.objects.filter(pk=target_id, workspace__memberships__user=user).exists():
             return target_group(target_id)
         return None
+
+    def current_html(self):
+        target = ComputeTarget.objects.filter(pk=self.scope["url_route"]["kwargs"]["target_id"]).first()
+        return render_target_live(target) if target else ""

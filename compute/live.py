@@ -1,6 +1,11 @@
 """Group names and pushes for compute targets."""
 
+from django.template.loader import render_to_string
+
 from portal.live import broadcast
+
+ROW = "compute/target_list.html#target-row"
+LIVE = "compute/target_detail.html#live"
 
 
 def target_group(target_id: int) -> str:
@@ -14,5 +19,13 @@ def target_list_group(workspace_id: int) -> str:
 def push_target(target) -> None:
     """After commit, push the target's row to its list and its status to its page."""
     context = {"target": target}
-    broadcast(target_list_group(target.workspace_id), "compute/target_list.html#target-row", context)
-    broadcast(target_group(target.pk), "compute/target_detail.html#live", context)
+    broadcast(target_list_group(target.workspace_id), ROW, context)
+    broadcast(target_group(target.pk), LIVE, context)
+
+
+def render_target_row(target) -> str:
+    return render_to_string(ROW, {"target": target})
+
+
+def render_target_live(target) -> str:
+    return render_to_string(LIVE, {"target": target})

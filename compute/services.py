@@ -167,27 +167,20 @@ def target_set_secret(*, target: ComputeTarget, user, field: str, value: str) ->
         target.encrypted_secrets.pop("private_key", None)
     if field == "private_key":
         target.encrypted_secrets.pop("password", None)
-    target.save(update_fields=["encrypted_secrets", "updated_at"])
-    TargetEvent.objects.create(
-        target=target,
-        state=target.state,
-        reason=f"{field.replace('_', ' ').capitalize()} replaced.",
-        actor=user,
-    )
-    push_target(target)
+    _save_secrets(target, user, f"{target.backend.secret_fields[field]} replaced.")
 
 
 def target_clear_secret(*, target: ComputeTarget, user, field: str) -> None:
+    label = target.backend.secret_fields.get(field, field)
     if field not in target.encrypted_secrets:
-        raise TargetActionError(f"No {field.replace('_', ' ')} is set.")
+        raise TargetActionError(f"No {label.lower()} is set.")
     target.encrypted_secrets = {k: v for k, v in target.encrypted_secrets.items() if k != field}
+    _save_secrets(target, user, f"{label} cleared.")
+
+
+def _save_secrets(target, user, reason):
     target.save(update_fields=["encrypted_secrets", "updated_at"])
-    TargetEvent.objects.create(
-        target=target,
-        state=target.state,
-        reason=f"{field.replace('_', ' ').capitalize()} cleared.",
-        actor=user,
-    )
+    TargetEvent.objects.create(target=target, state=target.state, reason=reason, actor=user)
     push_target(target)
 
 

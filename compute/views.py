@@ -1,6 +1,6 @@
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -8,6 +8,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from portal.access import can_change, member_required
 from portal.models import Role
+from portal.toasts import toast_response
 
 from . import selectors, services
 from .backends import BACKENDS, addable_backends, kind_label
@@ -66,7 +67,10 @@ def target_detail(request, name):
         {
             "target": target,
             "events": selectors.target_events(target=target),
-            "secret_fields": [(f, target.has_secret(f)) for f in target.backend.secret_fields],
+            "secret_fields": [
+                (field, label, target.has_secret(field))
+                for field, label in target.backend.secret_fields.items()
+            ],
         },
     )
 
@@ -132,10 +136,17 @@ def target_detach(request, name):
 
 
 def _act(request, service, **kwargs):
-    """Run a service on kwargs["target"], turn a refusal into a message, go back to the target."""
+    """Run a service on kwargs["target"], turn a refusal into a message.
+
+    From htmx, success answers 204: the page updates itself from the live
+    pushes, without a reload. A refusal comes back as a toast."""
     try:
         service(**kwargs)
     except services.TargetActionError as exc:
+        if request.htmx:
+            return toast_response(request, str(exc))
         messages.error(request, str(exc))
-    url = reverse("target-detail", args=[kwargs["target"].name])
-    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    else:
+        if request.htmx:
+            return HttpResponse(status=204)
+    return redirect("target-detail", kwargs["target"].name)

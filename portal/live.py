@@ -34,7 +34,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
     """A websocket that relays pushed HTML for one group.
 
     Subclasses implement ``group_for(user)``: the group to join, or None when
-    the user may not see the object (the socket is then refused)."""
+    the user may not see the object (the socket is then refused), and may
+    implement ``current_html()``: the fragments as they are now, sent right
+    after connecting, so what changed between the page's render and the
+    socket's (re)connect is not missed."""
 
     async def connect(self):
         user = self.scope.get("user")
@@ -47,6 +50,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        html = await database_sync_to_async(self.current_html)()
+        if html:
+            await self.send(text_data=html)
 
     async def disconnect(self, code):
         if getattr(self, "group", None):
@@ -60,3 +66,6 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     def group_for(self, user) -> str | None:
         raise NotImplementedError
+
+    def current_html(self) -> str:
+        return ""

@@ -196,3 +196,9 @@ def ssh_target(team, ssh_env):
         )
 
     return _make
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests last: Playwright keeps an event loop in the main thread for
+    the rest of the session, which async_to_sync in other tests cannot share."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)

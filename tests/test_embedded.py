@@ -93,6 +93,8 @@ def test_view_queues_task_worker_runs_it_push_reaches_websocket(embedded_portal)
         async with websockets.connect(
             f"ws://{host}/ws/targets/{target_id}/", additional_headers=headers
         ) as ws:
+            current = await asyncio.wait_for(ws.recv(), timeout=10)  # the state as of connecting
+            assert f'id="target-{target_id}-live"' in current and ">Succeeded</span>" in current
             response = await asyncio.to_thread(
                 session.post, f"{base}/compute/local/check/", headers={"X-CSRFToken": csrf, "Referer": base}
             )

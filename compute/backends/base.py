@@ -42,7 +42,8 @@ class Backend:
     icon: str = "hdd-network"
     # How a user can add one: "attach" (use existing) and/or "create" (create new).
     modes: tuple[str, ...] = ()
-    secret_fields: tuple[str, ...] = ()
+    # Secret config fields and their labels: stored encrypted, never shown back.
+    secret_fields: dict[str, str] = {}  # noqa: RUF012
 
     def __init__(self, target):
         self.target = target

@@ -161,7 +161,7 @@ class SSHBackend(Backend):
     description = "Use an existing Linux machine you can reach over SSH."
     icon = "hdd-network"
     modes = ("attach",)
-    secret_fields = ("password", "private_key", "passphrase")
+    secret_fields = {"password": "Password", "private_key": "Private key", "passphrase": "Key passphrase"}
 
     @classmethod
     def config_form(cls):

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what the tests need (OpenSSH server, Chromium, Python packages),
+# makes sure PostgreSQL and Redis run, lints, and runs the whole suite.
+# Extra arguments go to pytest, e.g. `bash scripts/test.sh -m "not e2e"`.
+source "$(dirname "$0")/common.sh"
+apt_install openssh-server chromium
+make_venv requirements-test.txt
+
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start
+fi
+if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
+  as_root redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+fi
+
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+exec .venv/bin/python -m pytest "$@"
