@@ -11,12 +11,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def manage(*args, env=None, **kwargs):
+    clean = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env={**os.environ, **(env or {})},
+        env={**clean, **(env or {})},
         **kwargs,
     )
 
