@@ -1,4 +1,6 @@
 from django import template
+from django.utils import timezone
+from django.utils.timesince import timesince
 
 from .. import hostkeys
 
@@ -18,3 +20,20 @@ def key_type_short(key_line: str) -> str:
     """ssh-ed25519 → ed25519, ecdsa-sha2-nistp256 → ecdsa, ssh-rsa → rsa."""
     kind = key_line.split()[0] if key_line else ""
     return kind.removeprefix("ssh-").split("-")[0]
+
+
+@register.filter
+def ago(moment) -> str:
+    if not moment:
+        return ""
+    if (timezone.now() - moment).total_seconds() < 60:
+        return "just now"
+    return f"{timesince(moment)} ago"
+
+
+@register.filter
+def gb(megabytes) -> str:
+    """24105 → "23.5 GB"."""
+    if megabytes in (None, ""):
+        return "—"
+    return f"{int(megabytes) / 1024:.1f} GB"
