@@ -46,16 +46,12 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # Secrets of compute targets are encrypted with keys of their own (MultiFernet:
 # the first key encrypts, all decrypt), never with SECRET_KEY.
-SECRET_ENCRYPTION_KEYS = env.list(
-    "PORTAL_ENCRYPTION_KEYS",
-    default=[
-        _persisted_secret(
-            "PORTAL_ENCRYPTION_KEY",
-            "encryption_key",
-            lambda: __import__("cryptography.fernet").fernet.Fernet.generate_key().decode(),
-        )
-    ],
+_keys = _secret("PORTAL_ENCRYPTION_KEYS") or _persisted_secret(
+    "PORTAL_ENCRYPTION_KEY",
+    "encryption_key",
+    lambda: __import__("cryptography.fernet").fernet.Fernet.generate_key().decode(),
 )
+SECRET_ENCRYPTION_KEYS = [key.strip() for key in _keys.split(",") if key.strip()]
 
 HTTPS = env.bool("PORTAL_HTTPS", default=False)
 if HTTPS:

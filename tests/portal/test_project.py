@@ -52,23 +52,26 @@ def test_no_missing_migrations(tmp_path):
 
 def test_secrets_can_come_from_files(tmp_path):
     (tmp_path / "key").write_text("from-a-file-secret-key-" + "y" * 40)
+    (tmp_path / "enc").write_text("first-key, second-key\n")
     env = {
         "DJANGO_SETTINGS_MODULE": "portal.settings",
         "PORTAL_VAR_DIR": str(tmp_path),
         "SECRET_KEY_FILE": str(tmp_path / "key"),
+        "PORTAL_ENCRYPTION_KEYS_FILE": str(tmp_path / "enc"),
     }
     result = subprocess.run(
         [
             sys.executable,
             "-c",
-            "import django; django.setup(); from django.conf import settings; print(settings.SECRET_KEY)",
+            "import django; django.setup(); from django.conf import settings as s; "
+            "print(s.SECRET_KEY, s.SECRET_ENCRYPTION_KEYS)",
         ],
         cwd=ROOT,
         capture_output=True,
         text=True,
         env={**os.environ, **env},
     )
-    assert result.stdout.strip() == "from-a-file-secret-key-" + "y" * 40
+    assert result.stdout.strip() == "from-a-file-secret-key-" + "y" * 40 + " ['first-key', 'second-key']"
 
 
 def test_ruff_is_clean():
