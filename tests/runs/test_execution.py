@@ -1,0 +1,128 @@
+"""Runs on the local target and on a real sshd: real processes, a real Celery worker."""
+
+import os
+import signal
+
+import pytest
+
+from runs.models import Metric, Run, RunLogChunk, RunStatus
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.integration
+
+COUNTING = """
+import sys
+n = int(sys.argv[1])
+for i in range(n):
+    print(f"line {i}")
+    if i % 7 == 0:
+        print(f"err {i}", file=sys.stderr)
+"""
+
+
+def finished(run, timeout=60):
+    def done():
+        run.refresh_from_db()
+        return run.is_terminal
+
+    wait_for(done, timeout=timeout, message=f"run {run.pk} to end (status {run.status})")
+    return run
+
+
+def text_of(run, stream):
+    return "".join(RunLogChunk.objects.filter(run=run, stream=stream).order_by("seq").values_list("text", flat=True))
+
+
+def assert_gapless(run):
+    seqs = list(RunLogChunk.objects.filter(run=run).order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(len(seqs)))
+
+
+@pytest.fixture(params=["local", "ssh"])
+def any_target(request, local_target):
+    if request.param == "local":
+        return local_target
+    from compute.models import TargetState
+
+    return request.getfixturevalue("ssh_target")(state=TargetState.SUCCEEDED)
+
+
+def test_run_completes_with_every_line_in_order(worker, any_target, submit):
+    run = finished(submit(any_target, {"train.py": COUNTING}, arguments=["3000"]))
+    assert run.status == RunStatus.COMPLETED, run.error
+    assert run.exit_code == 0
+    assert text_of(run, "stdout") == "".join(f"line {i}\n" for i in range(3000))
+    assert text_of(run, "stderr") == "".join(f"err {i}\n" for i in range(0, 3000, 7))
+    assert_gapless(run)
+    assert run.running_at and run.ended_at and run.preparing_at
+    assert not run.lease_owner
+
+
+def test_crashing_script_fails_with_exit_code_and_stderr_tail(worker, any_target, submit):
+    script = "import sys\nprint('starting')\nprint('about to fail', file=sys.stderr)\nraise SystemExit(3)\n"
+    run = finished(submit(any_target, {"train.py": script}))
+    assert run.status == RunStatus.FAILED
+    assert run.exit_code == 3
+    assert "exited with code 3" in run.error
+    assert "about to fail" in run.stderr_tail
+
+
+def test_exception_traceback_in_stderr_tail(worker, local_target, submit):
+    run = finished(submit(local_target, {"train.py": "def f():\n    1 / 0\nf()\n"}))
+    assert run.status == RunStatus.FAILED and run.exit_code == 1
+    assert "ZeroDivisionError" in run.stderr_tail
+
+
+def test_missing_interpreter_is_a_clear_error(worker, local_target, submit):
+    run = finished(submit(local_target, {"train.py": "print(1)"},
+                          environment={"kind": "user", "interpreter": "/nowhere/python9"}))
+    assert run.status == RunStatus.FAILED
+    assert "The interpreter /nowhere/python9 was not found on the target." in run.error
+
+
+def test_metrics_and_outputs(worker, any_target, submit):
+    script = (
+        "import os\nfrom portal_run import Run\nrun = Run.get_context()\n"
+        "for epoch in range(5):\n    run.log('loss', 1.0 / (epoch + 1))\n"
+        "run.log_list('acc', [0.5, 0.75])\n"
+        "os.makedirs('outputs/sub', exist_ok=True)\n"
+        "open('outputs/model.txt', 'w').write('weights')\nopen('outputs/sub/notes.txt', 'w').write('n' * 10)\n"
+    )
+    run = finished(submit(any_target, {"train.py": script}))
+    assert run.status == RunStatus.COMPLETED, run.error
+    loss = list(Metric.objects.filter(run=run, name="loss").order_by("step").values_list("step", "value"))
+    assert loss == [(i, 1.0 / (i + 1)) for i in range(5)]
+    assert list(Metric.objects.filter(run=run, name="acc").values_list("step", "value")) == [(0, 0.5), (1, 0.75)]
+    assert sorted(run.outputs.values_list("path", "size")) == [("model.txt", 7), ("sub/notes.txt", 10)]
+
+
+def test_cancel_kills_the_process_tree(worker, local_target, submit):
+    from runs import services
+
+    script = (
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        "print('child', child.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    run = submit(local_target, {"train.py": script})
+    wait_for(lambda: "child" in text_of(run, "stdout"), timeout=30, message="the child to start")
+    child = int(text_of(run, "stdout").split()[1])
+    run.refresh_from_db()
+    parent = int(run.handle["pid"])
+    services.run_cancel(run=run, user=None)
+    run = finished(run)
+    assert run.status == RunStatus.CANCELED
+
+    def gone(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        # an unreaped zombie is dead too
+        with open(f"/proc/{pid}/stat") as f:
+            return ") Z" in f.read()
+
+    assert gone(child), "the script's child survived the cancel"
+    assert gone(parent), "the job survived the cancel"
+    del signal
