@@ -84,7 +84,12 @@ def execute(run_id: int) -> None:
         _finish(run, owner, RunStatus.FAILED, error=exc.message)
     except Exception as exc:
         log.exception("Run %s: unexpected error in its monitor", run_id)
-        _finish(run, owner, RunStatus.FAILED, error=f"The portal failed while running it: {type(exc).__name__}: {exc}")
+        _finish(
+            run,
+            owner,
+            RunStatus.FAILED,
+            error=f"The portal failed while running it: {type(exc).__name__}: {exc}",
+        )
     finally:
         backend.close()
 
@@ -128,17 +133,30 @@ def claim(run_id: int, owner: str) -> Run | None:
         run.lease_owner = owner
         run.lease_expires_at = now + timedelta(seconds=settings.RUN_LEASE_SECONDS)
         run.heartbeat_at = now
-        run.save(update_fields=["status", "preparing_at", "substep", "lease_owner", "lease_expires_at", "heartbeat_at"])
+        run.save(
+            update_fields=[
+                "status",
+                "preparing_at",
+                "substep",
+                "lease_owner",
+                "lease_expires_at",
+                "heartbeat_at",
+            ]
+        )
         push_run(run)
     return run
 
 
-def _update(run: Run, owner: str, **fields) -> Run:
-    """Save fields on the run if this monitor still holds it; pushes the status."""
+def _update(run: Run, owner: str, from_statuses=None, **fields) -> Run:
+    """Save fields on the run if this monitor still holds it; pushes the status.
+    A status change applies only when the row is in one of ``from_statuses``
+    (a cancel request saved meanwhile is never overwritten)."""
     with transaction.atomic():
         locked = Run.objects.select_for_update().select_related("target", "snapshot").get(pk=run.pk)
         if locked.lease_owner != owner:
             raise LeaseLost
+        if from_statuses is not None and locked.status not in from_statuses:
+            fields.pop("status", None)
         for name, value in fields.items():
             setattr(locked, name, value)
         locked.lease_expires_at = lease_deadline()
@@ -148,7 +166,9 @@ def _update(run: Run, owner: str, **fields) -> Run:
     return locked
 
 
-def _finish(run: Run, owner: str, status: str, *, error: str = "", exit_code=None, stderr_tail: str = "") -> None:
+def _finish(
+    run: Run, owner: str, status: str, *, error: str = "", exit_code=None, stderr_tail: str = ""
+) -> None:
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
         if locked.lease_owner != owner or locked.is_terminal:
@@ -161,8 +181,18 @@ def _finish(run: Run, owner: str, status: str, *, error: str = "", exit_code=Non
         locked.ended_at = timezone.now()
         locked.lease_owner = ""
         locked.lease_expires_at = None
-        locked.save(update_fields=["status", "substep", "error", "exit_code", "stderr_tail", "ended_at",
-                                   "lease_owner", "lease_expires_at"])
+        locked.save(
+            update_fields=[
+                "status",
+                "substep",
+                "error",
+                "exit_code",
+                "stderr_tail",
+                "ended_at",
+                "lease_owner",
+                "lease_expires_at",
+            ]
+        )
         push_run(locked)
 
 
@@ -181,8 +211,12 @@ def prepare_and_launch(run: Run, backend, owner: str) -> Run | None:
     )
     env = run.environment or {"kind": "user", "interpreter": "python3"}
     kind = env.get("kind", "user")
-    run = _update(run, owner, substep="Starting" if kind == "user" else "Preparing the environment",
-                  environment_note=note)
+    run = _update(
+        run,
+        owner,
+        substep="Starting" if kind == "user" else "Preparing the environment",
+        environment_note=note,
+    )
     handle = backend.launch(
         key=run.key.hex,
         sha256=sha,
@@ -246,16 +280,16 @@ class Monitor:
             consumed[name] = take
             texts[name] = raw[:take].decode("utf-8", errors="replace")
         moved = sum(consumed.values())
-        fields = self._phase_fields(state)
         renew = run.lease_expires_at is None or run.lease_expires_at - timezone.now() < timedelta(
             seconds=settings.RUN_LEASE_SECONDS / 2
         )
-        if not moved and not fields and not renew:
+        if not moved and not renew and not self._phase_fields(state, run):
             return 0
         with transaction.atomic():
             locked = Run.objects.select_for_update().select_related("target", "snapshot").get(pk=run.pk)
             if locked.lease_owner != self.owner:
                 raise LeaseLost
+            fields = self._phase_fields(state, locked)
             seq = locked.next_seq
             chunks = []
             for stream in ("system", "stdout", "stderr"):
@@ -275,33 +309,49 @@ class Monitor:
             locked.heartbeat_at = now
             for name, value in fields.items():
                 setattr(locked, name, value)
-            locked.save(update_fields=["log_offsets", "metrics_offset", "next_seq", "lease_expires_at",
-                                       "heartbeat_at", *fields])
+            locked.save(
+                update_fields=[
+                    "log_offsets",
+                    "metrics_offset",
+                    "next_seq",
+                    "lease_expires_at",
+                    "heartbeat_at",
+                    *fields,
+                ]
+            )
             push_log(locked.pk, chunks, metrics)
             if fields:
                 push_run(locked)
         self.run = locked
         return moved
 
-    def _phase_fields(self, state) -> dict:
-        run, fields = self.run, {}
+    @staticmethod
+    def _phase_fields(state, run: Run) -> dict:
+        """Changes the target's state implies for the row ``run`` (read under lock)."""
+        fields = {}
         if run.unreachable_since:
             fields["unreachable_since"] = None
+            fields["error"] = ""
             if run.status == RunStatus.NOT_RESPONDING:
                 fields["status"] = RunStatus.RUNNING if state.phase == "running" else RunStatus.PREPARING
-                fields["error"] = ""
         status = fields.get("status", run.status)
-        if state.env_result and not run.environment_note.startswith("Environment"):
+        if state.env_result and "Environment" not in run.environment_note:
             result = state.env_result
-            fields["environment_note"] = (
+            note = (
                 "Environment cache hit" if result == "hit" else f"Environment built in {result.split()[-1]} s"
             )
-        if state.phase == "env" and status == RunStatus.PREPARING and run.substep != "Building the environment":
+            fields["environment_note"] = f"{run.environment_note} · {note}" if run.environment_note else note
+        if (
+            state.phase == "env"
+            and status == RunStatus.PREPARING
+            and run.substep != "Building the environment"
+        ):
             fields["substep"] = "Building the environment"
         if state.phase == "running" and status == RunStatus.PREPARING:
             fields["status"] = RunStatus.RUNNING
-            fields["running_at"] = timezone.now()
             fields["substep"] = ""
+        if state.phase == "running" and not run.running_at:
+            fields["running_at"] = timezone.now()
         return fields
 
     def _unreachable(self, exc: BackendError) -> bool:
@@ -311,13 +361,18 @@ class Monitor:
         since = run.unreachable_since or now
         if (now - since).total_seconds() > settings.RUN_UNREACHABLE_GRACE:
             self._fail_vanished(
-                f"The target stopped answering for more than {settings.RUN_UNREACHABLE_GRACE:.0f} s: {exc.message}"
+                f"The target stopped answering for more than {settings.RUN_UNREACHABLE_GRACE:.0f} s: "
+                f"{exc.message}"
             )
             return True
-        fields = {"unreachable_since": since, "error": f"The target does not answer: {exc.message}"}
-        if run.status in (RunStatus.RUNNING, RunStatus.PREPARING):
-            fields["status"] = RunStatus.NOT_RESPONDING
-        self.run = _update(run, self.owner, **fields)
+        self.run = _update(
+            run,
+            self.owner,
+            from_statuses=(RunStatus.RUNNING, RunStatus.PREPARING),
+            status=RunStatus.NOT_RESPONDING,
+            unreachable_since=since,
+            error=f"The target does not answer: {exc.message}",
+        )
         return False
 
     def _fail_vanished(self, reason: str) -> None:
@@ -327,24 +382,43 @@ class Monitor:
         run = self.run
         canceled = self.cancel_sent or state.canceled
         if not canceled:
-            run = _update(run, self.owner, status=RunStatus.FINALIZING, finalizing_at=timezone.now(),
-                          substep="Collecting outputs")
+            run = _update(
+                run,
+                self.owner,
+                from_statuses=(RunStatus.RUNNING, RunStatus.PREPARING),
+                status=RunStatus.FINALIZING,
+                finalizing_at=timezone.now(),
+                substep="Collecting outputs",
+            )
         try:
             self.collect_outputs(run)
         except BackendError as exc:
             log.warning("Run %s: outputs not collected: %s", run.pk, exc.message)
         tail = stderr_tail(run)
         if canceled:
-            _finish(run, self.owner, RunStatus.CANCELED, error="Canceled: the process tree was killed.",
-                    exit_code=state.exit_code, stderr_tail=tail)
+            _finish(
+                run,
+                self.owner,
+                RunStatus.CANCELED,
+                error="Canceled: the process tree was killed.",
+                exit_code=state.exit_code,
+                stderr_tail=tail,
+            )
         elif state.exit_code == 0:
             _finish(run, self.owner, RunStatus.COMPLETED, exit_code=0)
         elif state.exit_code is not None:
             error = state.failure or f"The script exited with code {state.exit_code}."
-            _finish(run, self.owner, RunStatus.FAILED, error=error, exit_code=state.exit_code, stderr_tail=tail)
+            _finish(
+                run, self.owner, RunStatus.FAILED, error=error, exit_code=state.exit_code, stderr_tail=tail
+            )
         else:
-            _finish(run, self.owner, RunStatus.FAILED, stderr_tail=tail,
-                    error="The job ended without an exit code: it was killed on the target.")
+            _finish(
+                run,
+                self.owner,
+                RunStatus.FAILED,
+                stderr_tail=tail,
+                error="The job ended without an exit code: it was killed on the target.",
+            )
 
     def collect_outputs(self, run: Run) -> None:
         dest = outputs_dir(run)
@@ -419,9 +493,11 @@ def _metrics(run: Run, text: str) -> list[Metric]:
 def stderr_tail(run: Run, lines: int = STDERR_TAIL_LINES) -> str:
     texts = []
     total = 0
-    for text in RunLogChunk.objects.filter(run=run, stream__in=["stderr", "system"]).order_by("-seq").values_list(
-        "text", flat=True
-    )[:200]:
+    for text in (
+        RunLogChunk.objects.filter(run=run, stream__in=["stderr", "system"])
+        .order_by("-seq")
+        .values_list("text", flat=True)[:200]
+    ):
         texts.append(text)
         total += text.count("\n")
         if total > lines:

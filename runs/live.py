@@ -36,8 +36,11 @@ def metric_payload(metric) -> dict:
 
 
 def log_frame(chunks, metrics=(), *, reset_metrics: bool = False, truncated_before: int | None = None) -> str:
-    frame = {"type": "log", "chunks": [chunk_payload(c) for c in chunks],
-             "metrics": [metric_payload(m) for m in metrics]}
+    frame = {
+        "type": "log",
+        "chunks": [chunk_payload(c) for c in chunks],
+        "metrics": [metric_payload(m) for m in metrics],
+    }
     if reset_metrics:
         frame["reset_metrics"] = True
     if truncated_before is not None:
@@ -53,7 +56,9 @@ def push_log(run_id: int, chunks, metrics) -> None:
 
     def send():
         try:
-            async_to_sync(get_channel_layer().group_send)(run_group(run_id), {"type": "push.html", "html": text})
+            async_to_sync(get_channel_layer().group_send)(
+                run_group(run_id), {"type": "push.html", "html": text}
+            )
         except Exception:  # the page backfills by seq
             log.exception("Log push for run %s failed", run_id)
 

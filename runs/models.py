@@ -165,6 +165,9 @@ class RunLogChunk(models.Model):
         ordering = ["run", "seq"]
         constraints = [models.UniqueConstraint(fields=["run", "seq"], name="log_chunk_seq_unique")]
 
+    def __str__(self):
+        return f"run {self.run_id} #{self.seq}"
+
 
 class Metric(models.Model):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metrics")
@@ -177,6 +180,9 @@ class Metric(models.Model):
         ordering = ["run", "name", "step"]
         indexes = [models.Index(fields=["run", "name", "step"])]
 
+    def __str__(self):
+        return f"{self.name}[{self.step}] = {self.value}"
+
 
 class Output(models.Model):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="outputs")
@@ -186,3 +192,6 @@ class Output(models.Model):
     class Meta:
         ordering = ["path"]
         constraints = [models.UniqueConstraint(fields=["run", "path"], name="output_path_unique")]
+
+    def __str__(self):
+        return self.path

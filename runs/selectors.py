@@ -10,8 +10,11 @@ def experiment_list(*, workspace):
     last = Run.objects.filter(experiment=OuterRef("pk")).order_by("-created_at", "-pk")
     return (
         Experiment.objects.filter(workspace=workspace)
-        .annotate(run_count=Count("runs"), last_status=Subquery(last.values("status")[:1]),
-                  last_run_at=Subquery(last.values("created_at")[:1]))
+        .annotate(
+            run_count=Count("runs"),
+            last_status=Subquery(last.values("status")[:1]),
+            last_run_at=Subquery(last.values("created_at")[:1]),
+        )
         .order_by("-last_run_at", "-created_at")
     )
 
@@ -30,7 +33,9 @@ def run_list(*, workspace, experiment=None):
 def run_get(*, workspace, pk: int) -> Run:
     """The workspace's run, or 404: another workspace's run is not found."""
     return get_object_or_404(
-        Run.objects.select_related("target", "experiment", "snapshot", "created_by"), workspace=workspace, pk=pk
+        Run.objects.select_related("target", "experiment", "snapshot", "created_by"),
+        workspace=workspace,
+        pk=pk,
     )
 
 
@@ -52,9 +57,9 @@ def latest_metrics(*, run) -> dict:
 
 def metric_points(*, runs, limit: int = 20000):
     return list(
-        Metric.objects.filter(run__in=runs).order_by("run_id", "name", "step").values_list(
-            "run_id", "name", "step", "value"
-        )[:limit]
+        Metric.objects.filter(run__in=runs)
+        .order_by("run_id", "name", "step")
+        .values_list("run_id", "name", "step", "value")[:limit]
     )
 
 

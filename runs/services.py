@@ -118,8 +118,7 @@ def run_submit(
     if script not in kept:
         hint = next((p for p in sorted(kept) if p.endswith(".py")), None)
         raise RunError(
-            f"The script “{script}” is not in the snapshot."
-            + (f" Did you mean “{hint}”?" if hint else "")
+            f"The script “{script}” is not in the snapshot." + (f" Did you mean “{hint}”?" if hint else "")
         )
     if target.state not in (TargetState.SUCCEEDED, TargetState.UNREACHABLE):
         raise RunError(f"The target {target.name} is not ready ({target.get_state_display()}).")

@@ -159,8 +159,10 @@ def stage_zip(upload, root: Path, limits: Limits) -> None:
             if info.is_dir():
                 stager.add_dir(info.filename)
                 continue
-            if info.compress_size and info.file_size / info.compress_size > limits.max_ratio and (
-                info.file_size > 1024 * 1024
+            if (
+                info.compress_size
+                and info.file_size / info.compress_size > limits.max_ratio
+                and (info.file_size > 1024 * 1024)
             ):
                 raise SnapshotError(
                     f"“{info.filename}” expands more than {limits.max_ratio}× its size: refused as a "
@@ -176,7 +178,7 @@ def stage_zip(upload, root: Path, limits: Limits) -> None:
 def stage_tar(upload, root: Path, limits: Limits) -> None:
     size = _size_of(upload)
     try:
-        archive = tarfile.open(fileobj=upload, mode="r:*")
+        archive = tarfile.open(fileobj=upload, mode="r:*")  # noqa: SIM115 - closed by the with below
     except (tarfile.TarError, OSError, EOFError):
         raise SnapshotError("Not a valid .tar.gz file.") from None
     stager = _Stager(root, limits, compressed_size=size)

@@ -137,7 +137,7 @@ def run_submit(request):
 @require_POST
 @member_required(Role.CONTRIBUTOR)
 def run_example(request):
-    """"Try the example": the scikit-learn folder on the local target."""
+    """ "Try the example": the scikit-learn folder on the local target."""
     target = ComputeTarget.objects.filter(workspace=request.workspace, kind="local").first()
     try:
         if target is None or target.state not in (TargetState.SUCCEEDED, TargetState.UNREACHABLE):
@@ -145,7 +145,9 @@ def run_example(request):
         handles = []
         try:
             files = []
-            for path in sorted(p for p in EXAMPLE_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            for path in sorted(
+                p for p in EXAMPLE_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+            ):
                 handle = open(path, "rb")  # noqa: SIM115 - closed below
                 handles.append(handle)
                 files.append((path.relative_to(EXAMPLE_DIR).as_posix(), handle))
@@ -214,8 +216,7 @@ def run_log(request, pk):
 
     def lines():
         chunks = RunLogChunk.objects.filter(run=run, stream__in=streams).order_by("seq")
-        for text in chunks.values_list("text", flat=True).iterator(chunk_size=500):
-            yield text
+        yield from chunks.values_list("text", flat=True).iterator(chunk_size=500)
 
     response = StreamingHttpResponse(lines(), content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="run-{run.pk}.log"'

@@ -51,7 +51,8 @@ class LocalBackend(RunnerMixin, Backend):
                 start_new_session=True,
             )
         except subprocess.TimeoutExpired:
-            raise BackendError(f"A command took longer than {timeout or self.command_timeout:.0f} s.") from None
+            limit = timeout or self.command_timeout
+            raise BackendError(f"A command took longer than {limit:.0f} s.") from None
         return result.returncode, result.stdout, result.stderr
 
     def _put_snapshot(self, sha256, archive):

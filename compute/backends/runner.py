@@ -65,7 +65,10 @@ mkdir -p "$rd/src" "$rd/lib"
 : > "$rd/stdout.log"; : > "$rd/stderr.log"; : > "$rd/system.log"; : > "$rd/metrics.jsonl"
 printf '%s' "$helper" > "$rd/lib/portal_run.py"
 printf '%s' "$job" > "$rd/job.sh"
-fail() { printf '%s\n' "$1" >> "$rd/system.log"; printf '%s\n' "$1" > "$rd/failure"; echo 1 > "$rd/exit_code"; echo "failure=$1"; exit 0; }
+fail() {
+  printf '%s\n' "$1" >> "$rd/system.log"; printf '%s\n' "$1" > "$rd/failure"
+  echo 1 > "$rd/exit_code"; echo "failure=$1"; exit 0
+}
 cp -R "$wd/snapshots/$sha/." "$rd/src/" || fail "The snapshot could not be copied into the run folder."
 case "$script" in
   /*|../*|*/../*) fail "The script path must be relative to the snapshot folder." ;;
@@ -108,10 +111,12 @@ else
     rm -rf "$envdir"
     if command -v uv >/dev/null 2>&1; then
       say "Building the environment with uv."
-      { uv venv --python python3 "$envdir" && VIRTUAL_ENV="$envdir" uv pip install -r "$rd/requirements.txt"; } >> "$rd/system.log" 2>&1
+      { uv venv --python python3 "$envdir" \
+          && VIRTUAL_ENV="$envdir" uv pip install -r "$rd/requirements.txt"; } >> "$rd/system.log" 2>&1
     else
       say "Building the environment with pip."
-      { python3 -m venv "$envdir" && "$envdir/bin/python" -m pip install --disable-pip-version-check -r "$rd/requirements.txt"; } >> "$rd/system.log" 2>&1
+      { python3 -m venv "$envdir" && "$envdir/bin/python" -m pip install \
+          --disable-pip-version-check -r "$rd/requirements.txt"; } >> "$rd/system.log" 2>&1
     fi
     rc=$?
     if [ $rc -ne 0 ]; then
@@ -164,10 +169,10 @@ group_alive() {
   done
   return 1
 }
-kill -TERM -- "-$pid" 2>/dev/null
+kill -TERM "-$pid" 2>/dev/null
 i=0
 while group_alive && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
-kill -KILL -- "-$pid" 2>/dev/null
+kill -KILL "-$pid" 2>/dev/null
 echo killed
 """
 
@@ -241,7 +246,7 @@ class RunnerMixin:
         out = self._check(HAS_SNAPSHOT, [self.workdir, sha256], "Looking for the snapshot")
         if out.strip() == "present":
             return False
-        self._check("mkdir -p \"$1/snapshots\"", [self.workdir], "Creating the snapshot folder")
+        self._check('mkdir -p "$1/snapshots"', [self.workdir], "Creating the snapshot folder")
         remote, remove = self._put_snapshot(sha256, archive)
         self._check(
             EXTRACT_SNAPSHOT,
@@ -251,8 +256,18 @@ class RunnerMixin:
         )
         return True
 
-    def launch(self, *, key: str, sha256: str, script: str, arguments: list[str], env_kind: str,
-               env_arg: str, requirements: str, helper: str) -> dict:
+    def launch(
+        self,
+        *,
+        key: str,
+        sha256: str,
+        script: str,
+        arguments: list[str],
+        env_kind: str,
+        env_arg: str,
+        requirements: str,
+        helper: str,
+    ) -> dict:
         """Start the job detached; returns the handle. Launching an already
         launched run returns its handle and starts nothing."""
         out = self._check(

@@ -151,7 +151,7 @@ class SSHSession:
             if not channel.status_event.wait(max(0.0, deadline - time.monotonic())):
                 raise TimeoutError
             return channel.recv_exit_status(), out.decode(errors="replace"), err.decode(errors="replace")
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise BackendError(f"A command on {self.address} took longer than {timeout:.0f} s.") from None
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise BackendError(f"The connection to {self.address} broke: {exc}.") from None
@@ -239,7 +239,7 @@ class SSHBackend(RunnerMixin, Backend):
             raise BackendError(
                 f"Connection refused by {host}:{port}: no SSH server listens on that port."
             ) from None
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise BackendError(f"Timed out after {timeout:.0f} s connecting to {host}:{port}.") from None
         except OSError as exc:
             raise BackendError(f"Cannot reach {host}:{port}: {exc.strerror or exc}.") from None

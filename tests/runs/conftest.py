@@ -21,7 +21,12 @@ def local_target(team, tmp_path):
 def folder_upload(files: dict[str, str | bytes], top: str = "proj"):
     """(relative path, file) pairs as a browser folder upload sends them."""
     return [
-        (f"{top}/{path}", SimpleUploadedFile(path.rsplit("/", 1)[-1], content.encode() if isinstance(content, str) else content))
+        (
+            f"{top}/{path}",
+            SimpleUploadedFile(
+                path.rsplit("/", 1)[-1], content.encode() if isinstance(content, str) else content
+            ),
+        )
         for path, content in files.items()
     ]
 
@@ -40,8 +45,11 @@ def tar_gz(members: list[tarfile.TarInfo | tuple[str, bytes]], name="src.tar.gz"
     return SimpleUploadedFile(name, buffer.getvalue())
 
 
-def zip_file(members: list[tuple[str, bytes] | tuple[zipfile.ZipInfo, bytes]], name="src.zip",
-             compression=zipfile.ZIP_DEFLATED) -> SimpleUploadedFile:
+def zip_file(
+    members: list[tuple[str, bytes] | tuple[zipfile.ZipInfo, bytes]],
+    name="src.zip",
+    compression=zipfile.ZIP_DEFLATED,
+) -> SimpleUploadedFile:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
         for path, data in members:
@@ -67,8 +75,13 @@ def submit(team, make_snapshot):
     def _submit(target, files, script="train.py", arguments=(), environment=None, experiment="exp1"):
         snapshot = make_snapshot(files)
         return services.run_submit(
-            workspace=team.workspace, user=team.contributor, experiment_name=experiment, snapshot=snapshot,
-            script=script, arguments=list(arguments), target=target,
+            workspace=team.workspace,
+            user=team.contributor,
+            experiment_name=experiment,
+            snapshot=snapshot,
+            script=script,
+            arguments=list(arguments),
+            target=target,
             environment=environment or {"kind": "user", "interpreter": "python3"},
         )
 

@@ -1,11 +1,10 @@
 """Runs on the local target and on a real sshd: real processes, a real Celery worker."""
 
 import os
-import signal
 
 import pytest
 
-from runs.models import Metric, Run, RunLogChunk, RunStatus
+from runs.models import Metric, RunLogChunk, RunStatus
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration
@@ -30,7 +29,9 @@ def finished(run, timeout=60):
 
 
 def text_of(run, stream):
-    return "".join(RunLogChunk.objects.filter(run=run, stream=stream).order_by("seq").values_list("text", flat=True))
+    return "".join(
+        RunLogChunk.objects.filter(run=run, stream=stream).order_by("seq").values_list("text", flat=True)
+    )
 
 
 def assert_gapless(run):
@@ -74,8 +75,13 @@ def test_exception_traceback_in_stderr_tail(worker, local_target, submit):
 
 
 def test_missing_interpreter_is_a_clear_error(worker, local_target, submit):
-    run = finished(submit(local_target, {"train.py": "print(1)"},
-                          environment={"kind": "user", "interpreter": "/nowhere/python9"}))
+    run = finished(
+        submit(
+            local_target,
+            {"train.py": "print(1)"},
+            environment={"kind": "user", "interpreter": "/nowhere/python9"},
+        )
+    )
     assert run.status == RunStatus.FAILED
     assert "The interpreter /nowhere/python9 was not found on the target." in run.error
 
@@ -86,13 +92,17 @@ def test_metrics_and_outputs(worker, any_target, submit):
         "for epoch in range(5):\n    run.log('loss', 1.0 / (epoch + 1))\n"
         "run.log_list('acc', [0.5, 0.75])\n"
         "os.makedirs('outputs/sub', exist_ok=True)\n"
-        "open('outputs/model.txt', 'w').write('weights')\nopen('outputs/sub/notes.txt', 'w').write('n' * 10)\n"
+        "open('outputs/model.txt', 'w').write('weights')\n"
+        "open('outputs/sub/notes.txt', 'w').write('n' * 10)\n"
     )
     run = finished(submit(any_target, {"train.py": script}))
     assert run.status == RunStatus.COMPLETED, run.error
     loss = list(Metric.objects.filter(run=run, name="loss").order_by("step").values_list("step", "value"))
     assert loss == [(i, 1.0 / (i + 1)) for i in range(5)]
-    assert list(Metric.objects.filter(run=run, name="acc").values_list("step", "value")) == [(0, 0.5), (1, 0.75)]
+    assert list(Metric.objects.filter(run=run, name="acc").values_list("step", "value")) == [
+        (0, 0.5),
+        (1, 0.75),
+    ]
     assert sorted(run.outputs.values_list("path", "size")) == [("model.txt", 7), ("sub/notes.txt", 10)]
 
 
@@ -125,4 +135,3 @@ def test_cancel_kills_the_process_tree(worker, local_target, submit):
 
     assert gone(child), "the script's child survived the cancel"
     assert gone(parent), "the job survived the cancel"
-    del signal
