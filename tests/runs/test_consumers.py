@@ -21,8 +21,13 @@ def run(team, local_target, make_snapshot):
     snapshot = make_snapshot({"train.py": "print(1)\n"})
     with transaction.atomic():
         run = services.run_submit(
-            workspace=team.workspace, user=team.contributor, experiment_name="exp1", snapshot=snapshot,
-            script="train.py", arguments=[], target=local_target,
+            workspace=team.workspace,
+            user=team.contributor,
+            experiment_name="exp1",
+            snapshot=snapshot,
+            script="train.py",
+            arguments=[],
+            target=local_target,
             environment={"kind": "user", "interpreter": "python3"},
         )
     return run
@@ -52,7 +57,9 @@ async def next_log_frame(comm):
 
 async def test_reconnect_backfills_exactly_the_missing_chunks(team, run):
     await database_sync_to_async(store)(run, [f"line {i}\n" for i in range(10)])
-    await database_sync_to_async(Metric.objects.create)(run=run, name="loss", step=0, value=0.5, time="2026-01-01T00:00Z")
+    await database_sync_to_async(Metric.objects.create)(
+        run=run, name="loss", step=0, value=0.5, time="2026-01-01T00:00Z"
+    )
     comm = communicator(team.reader, run.pk)
     connected, _ = await comm.connect()
     assert connected

@@ -196,7 +196,12 @@ def test_folder_upload_with_escaping_path_is_rejected(tmp_path, var_dir):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     with pytest.raises(snapshots.SnapshotError, match="climbs out"):
-        build(files=[("proj/ok.py", SimpleUploadedFile("ok.py", b"x")), ("proj/../../x.py", SimpleUploadedFile("x", b"x"))])
+        build(
+            files=[
+                ("proj/ok.py", SimpleUploadedFile("ok.py", b"x")),
+                ("proj/../../x.py", SimpleUploadedFile("x", b"x")),
+            ]
+        )
     assert_nothing_escaped(tmp_path, var_dir)
 
 

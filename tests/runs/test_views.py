@@ -15,8 +15,13 @@ from .conftest import folder_upload, zip_file
 def run(team, local_target, make_snapshot):
     snapshot = make_snapshot({"train.py": "print(1)\n"})
     return services.run_submit(
-        workspace=team.workspace, user=team.contributor, experiment_name="exp1", snapshot=snapshot,
-        script="train.py", arguments=["--x", "1"], target=local_target,
+        workspace=team.workspace,
+        user=team.contributor,
+        experiment_name="exp1",
+        snapshot=snapshot,
+        script="train.py",
+        arguments=["--x", "1"],
+        target=local_target,
         environment={"kind": "user", "interpreter": "python3"},
     )
 
@@ -87,8 +92,13 @@ def test_submit_from_a_browser_folder(team, login, local_target):
     response = client.post(
         reverse("run-submit"),
         {
-            "target": local_target.pk, "experiment": "new-exp", "script": "train.py", "arguments": "--lr '0.1 x'",
-            "environment": "user", "interpreter": "python3", "files": [f for _, f in files],
+            "target": local_target.pk,
+            "experiment": "new-exp",
+            "script": "train.py",
+            "arguments": "--lr '0.1 x'",
+            "environment": "user",
+            "interpreter": "python3",
+            "files": [f for _, f in files],
             "paths": "\n".join(p for p, _ in files),
         },
     )
@@ -103,22 +113,36 @@ def test_submit_from_a_browser_folder(team, login, local_target):
 def test_submit_with_a_missing_script_is_a_clear_error(team, login, local_target):
     response = login(team.contributor).post(
         reverse("run-submit"),
-        {"target": local_target.pk, "experiment": "e", "script": "trian.py", "environment": "user",
-         "archive": zip_file([("train.py", b"print(1)")])},
+        {
+            "target": local_target.pk,
+            "experiment": "e",
+            "script": "trian.py",
+            "environment": "user",
+            "archive": zip_file([("train.py", b"print(1)")]),
+        },
     )
     assert response.status_code == 400
-    assert "The script “trian.py” is not in the snapshot. Did you mean “train.py”?" in response.content.decode()
+    assert (
+        "The script “trian.py” is not in the snapshot. Did you mean “train.py”?" in response.content.decode()
+    )
     assert not Run.objects.exists()
 
 
 def test_preview_shows_counts_largest_and_excluded(team, login):
-    files = folder_upload({"train.py": "x" * 10, "big.bin": "y" * 5000, "data/a.csv": "z", ".amlignore": "data/\n"})
+    files = folder_upload(
+        {"train.py": "x" * 10, "big.bin": "y" * 5000, "data/a.csv": "z", ".amlignore": "data/\n"}
+    )
     response = login(team.contributor).post(
         reverse("snapshot-preview"), {"files": [f for _, f in files], "paths": "\n".join(p for p, _ in files)}
     )
     html = response.content.decode()
     assert response.status_code == 200
-    assert "3 files" in html and "big.bin" in html and "data/a.csv" in html and "1 excluded by .amlignore" in html
+    assert (
+        "3 files" in html
+        and "big.bin" in html
+        and "data/a.csv" in html
+        and "1 excluded by .amlignore" in html
+    )
     assert 'name="snapshot"' in html
 
 
@@ -156,6 +180,8 @@ def test_outputs_download_one_and_zip(team, login, run, settings, tmp_path):
     client = login(team.reader)
     one = client.get(reverse("run-output", args=[run.pk, "sub/n.txt"]))
     assert b"".join(one.streaming_content) == b"nn"
-    archive = zipfile.ZipFile(io.BytesIO(b"".join(client.get(reverse("run-outputs-zip", args=[run.pk])).streaming_content)))
+    archive = zipfile.ZipFile(
+        io.BytesIO(b"".join(client.get(reverse("run-outputs-zip", args=[run.pk])).streaming_content))
+    )
     assert sorted(archive.namelist()) == ["outputs/model.txt", "outputs/sub/n.txt"]
     assert client.get(reverse("run-output", args=[run.pk, "../../secret"])).status_code == 404
