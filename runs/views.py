@@ -21,7 +21,6 @@ from .forms import RunSubmitForm
 from .models import Experiment, RunLogChunk, Snapshot
 
 EXAMPLE_DIR = Path(settings.BASE_DIR) / "examples" / "sklearn"
-EXAMPLE_REQUIREMENTS = "scikit-learn"
 
 
 # ---- experiments -------------------------------------------------------------------------
@@ -163,7 +162,9 @@ def run_example(request):
             script="train.py",
             arguments=["--epochs", "20"],
             target=target,
-            environment=services.environment_spec(kind="pip", requirements=EXAMPLE_REQUIREMENTS),
+            environment=services.environment_spec(
+                kind="pip", requirements=(EXAMPLE_DIR / "requirements.txt").read_text()
+            ),
         )
     except services.RunError as exc:
         messages.error(request, str(exc))
