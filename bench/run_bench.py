@@ -44,7 +44,9 @@ from tests import servers  # noqa: E402
 
 ENV = {"kind": "user", "interpreter": sys.executable}
 PRINT_ONE = "print('first line', flush=True)\n"
-TIMESTAMPS = "import time, sys\nfor i in range(300):\n    print(repr(time.time()), flush=True)\n    time.sleep(0.01)\n"
+TIMESTAMPS = (
+    "import time, sys\nfor i in range(300):\n    print(repr(time.time()), flush=True)\n    time.sleep(0.01)\n"
+)
 FLOOD = "import sys\nw = sys.stdout.write\nfor i in range({n}):\n    w(f'line {{i}}\\n')\n"
 
 
@@ -65,22 +67,53 @@ class Bench:
         from django.contrib.auth import get_user_model
 
         User = get_user_model()
-        user = User.objects.filter(username="bench").first() or User.objects.create_user("bench", password="x")
+        user = User.objects.filter(username="bench").first() or User.objects.create_user(
+            "bench", password="x"
+        )
         self.user = user
-        self.workspace = user.workspaces.first() or workspace_create(name=f"Bench {time.time():.0f}", owner=user)
+        self.workspace = user.workspaces.first() or workspace_create(
+            name=f"Bench {time.time():.0f}", owner=user
+        )
         client = Client()
         client.force_login(user)
         self.cookie = f"sessionid={client.cookies['sessionid'].value}"
         self.port = servers.free_port()
         env = {**os.environ}
         log = open(Path(os.environ["PORTAL_VAR_DIR"]) / "bench-server.log", "w")  # noqa: SIM115
-        self.procs.append(subprocess.Popen(
-            [sys.executable, "manage.py", "serve", "--port", str(self.port)], cwd=ROOT, env=env,
-            stdout=log, stderr=log))
-        self.procs.append(subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "portal", "worker", "-P", "threads", "-c", str(args.concurrency),
-             "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "WARNING"],
-            cwd=ROOT, env=env, stdout=log, stderr=log))
+        self.procs.append(
+            subprocess.Popen(
+                [sys.executable, "manage.py", "serve", "--port", str(self.port)],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=log,
+            )
+        )
+        self.procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "portal",
+                    "worker",
+                    "-P",
+                    "threads",
+                    "-c",
+                    str(args.concurrency),
+                    "--without-heartbeat",
+                    "--without-mingle",
+                    "--without-gossip",
+                    "-l",
+                    "WARNING",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=log,
+            )
+        )
         servers.wait_for_port(self.port, timeout=30)
         time.sleep(2)  # the worker connects to the broker
 
@@ -99,13 +132,20 @@ class Bench:
         from django.core.files.uploadedfile import SimpleUploadedFile
 
         return services.snapshot_create(
-            workspace=self.workspace, files=[("bench/train.py", SimpleUploadedFile("train.py", source.encode()))]
+            workspace=self.workspace,
+            files=[("bench/train.py", SimpleUploadedFile("train.py", source.encode()))],
         )
 
     def submit(self, target, snapshot):
         return services.run_submit(
-            workspace=self.workspace, user=self.user, experiment_name="bench", snapshot=snapshot,
-            script="train.py", arguments=[], target=target, environment=ENV,
+            workspace=self.workspace,
+            user=self.user,
+            experiment_name="bench",
+            snapshot=snapshot,
+            script="train.py",
+            arguments=[],
+            target=target,
+            environment=ENV,
         )
 
     async def first_line_latency(self, target, n=20):
@@ -122,7 +162,9 @@ class Bench:
                 await ws.send(json.dumps({"after": -1}))
                 while True:
                     frame = await ws.recv()
-                    if frame.startswith("{") and any("first line" in c["text"] for c in json.loads(frame)["chunks"]):
+                    if frame.startswith("{") and any(
+                        "first line" in c["text"] for c in json.loads(frame)["chunks"]
+                    ):
                         times.append(time.perf_counter() - started)
                         break
         return times
@@ -163,20 +205,34 @@ class Bench:
         snapshot = self.snapshot("print('ok')\n")
         started = time.perf_counter()
         runs = [self.submit(target, snapshot).pk for _ in range(n)]
-        wait(lambda: Run.objects.filter(pk__in=runs, status="Completed").count() == n, timeout=600, interval=0.05)
+        wait(
+            lambda: Run.objects.filter(pk__in=runs, status="Completed").count() == n,
+            timeout=600,
+            interval=0.05,
+        )
         return n / (time.perf_counter() - started)
 
     def report(self, name, target):
         print(f"\n== {name} target ==", flush=True)
         first = asyncio.run(self.first_line_latency(target))
-        print(f"(a) submit -> first log line in a websocket client: p50 {statistics.median(first) * 1000:.0f} ms, "
-              f"min {min(first) * 1000:.0f} ms, max {max(first) * 1000:.0f} ms ({len(first)} runs)", flush=True)
+        print(
+            "(a) submit -> first log line in a websocket client: "
+            f"p50 {statistics.median(first) * 1000:.0f} ms, "
+            f"min {min(first) * 1000:.0f} ms, max {max(first) * 1000:.0f} ms ({len(first)} runs)",
+            flush=True,
+        )
         delays = sorted(asyncio.run(self.print_latency(target)))
         p = lambda q: delays[min(len(delays) - 1, int(q * len(delays)))] * 1000  # noqa: E731
-        print(f"(b) print -> websocket: p50 {p(0.5):.0f} ms, p99 {p(0.99):.0f} ms ({len(delays)} lines)", flush=True)
+        print(
+            f"(b) print -> websocket: p50 {p(0.5):.0f} ms, p99 {p(0.99):.0f} ms ({len(delays)} lines)",
+            flush=True,
+        )
         stored_rate, script_rate, lost, status = self.throughput(target, self.args.lines)
-        print(f"(c) {self.args.lines} lines: stored at {stored_rate:,.0f} lines/s (script wrote at "
-              f"{script_rate:,.0f} lines/s), lost {lost}, status {status}", flush=True)
+        print(
+            f"(c) {self.args.lines} lines: stored at {stored_rate:,.0f} lines/s (script wrote at "
+            f"{script_rate:,.0f} lines/s), lost {lost}, status {status}",
+            flush=True,
+        )
         rate = self.trivial_runs(target, self.args.runs)
         print(f"(d) {self.args.runs} trivial runs: {rate:.1f} runs/s completed", flush=True)
 
@@ -187,10 +243,18 @@ def ssh_target(bench):
     servers.ensure_user("portalbench", "bench-password-1")
     server = servers.start_sshd(folder / "sshd")
     target, _ = ComputeTarget.objects.update_or_create(
-        workspace=bench.workspace, name="bench-ssh",
+        workspace=bench.workspace,
+        name="bench-ssh",
         defaults={
-            "kind": "ssh", "state": TargetState.SUCCEEDED, "host_key": server.host_key,
-            "config": {"address": "127.0.0.1", "port": server.port, "username": "portalbench", "workdir": "portal"},
+            "kind": "ssh",
+            "state": TargetState.SUCCEEDED,
+            "host_key": server.host_key,
+            "config": {
+                "address": "127.0.0.1",
+                "port": server.port,
+                "username": "portalbench",
+                "workdir": "portal",
+            },
             "encrypted_secrets": {"password": crypto.encrypt("bench-password-1")},
         },
     )
