@@ -195,7 +195,9 @@ class Bench:
         texts = RunLogChunk.objects.filter(run=run, stream="stdout").order_by("seq")
         text = "".join(texts.values_list("text", flat=True))
         lost = n - text.count("\n")
-        assert text == "".join(f"line {i}\n" for i in range(n)), "lines lost or reordered"
+        assert text == "".join(f"line {i}\n" for i in range(n)), (
+            f"lines lost or reordered ({run.status}: {run.error})"
+        )
         times = list(texts.values_list("created_at", flat=True))
         span = (times[-1] - times[0]).total_seconds() or 1e-3
         script = (run.ended_at - run.running_at).total_seconds()

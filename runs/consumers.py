@@ -1,6 +1,7 @@
 import json
 
 from channels.db import database_sync_to_async
+from django.template.loader import render_to_string
 
 from portal.live import LiveConsumer
 
@@ -30,11 +31,16 @@ class RunConsumer(LiveConsumer):
             after = int(json.loads(text_data or "{}").get("after", -1))
         except (ValueError, TypeError, AttributeError):
             return
-        await self.send(text_data=await database_sync_to_async(self._backfill)(after))
+        status_html, frame = await database_sync_to_async(self._backfill)(after)
+        await self.send(text_data=status_html)  # status pushes missed while away
+        await self.send(text_data=frame)
 
-    def _backfill(self, after: int) -> str:
-        run = Run.objects.get(pk=self.scope["url_route"]["kwargs"]["run_id"])
+    def _backfill(self, after: int) -> tuple[str, str]:
+        run = Run.objects.select_related("target", "snapshot").get(
+            pk=self.scope["url_route"]["kwargs"]["run_id"]
+        )
         chunks = selectors.log_chunks_after(run=run, after=after, limit=BACKFILL_CHUNKS)
         truncated = chunks[0].seq if chunks and chunks[0].seq > after + 1 else None
         metrics = Metric.objects.filter(run=run).order_by("name", "step")[:20000]
-        return log_frame(chunks, metrics, reset_metrics=True, truncated_before=truncated)
+        status_html = render_to_string("runs/run_detail.html#status", {"run": run})
+        return status_html, log_frame(chunks, metrics, reset_metrics=True, truncated_before=truncated)

@@ -44,13 +44,17 @@ def test_environment_is_built_once_then_reused(worker, local_target, submit):
 
 def test_broken_requirement_fails_with_the_build_error(worker, local_target, submit):
     run = finished(
-        submit(local_target, {"train.py": "print(1)"}, environment=pip_env("no-such-package-portal-xyz==9.9.9")),
+        submit(
+            local_target, {"train.py": "print(1)"}, environment=pip_env("no-such-package-portal-xyz==9.9.9")
+        ),
         timeout=170,
     )
     assert run.status == RunStatus.FAILED
     assert "The environment build failed" in run.error
     system = text_of(run, "system")
-    assert "no-such-package-portal-xyz" in system and ("No matching distribution" in system or "ERROR" in system)
+    assert "no-such-package-portal-xyz" in system and (
+        "No matching distribution" in system or "ERROR" in system
+    )
     assert "no-such-package-portal-xyz" in run.stderr_tail
     assert not text_of(run, "stdout")
 
@@ -70,6 +74,8 @@ def test_cancel_during_the_environment_build(worker, local_target, submit):
         run = finished(run, timeout=30)
         assert run.status == RunStatus.CANCELED
         assert not text_of(run, "stdout")
-        assert RunLogChunk.objects.filter(run=run, stream="system", text__contains="Building the environment").exists()
+        assert RunLogChunk.objects.filter(
+            run=run, stream="system", text__contains="Building the environment"
+        ).exists()
     finally:
         hanging.close()

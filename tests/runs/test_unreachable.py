@@ -37,7 +37,9 @@ def session_children(master_pid: int) -> list[int]:
     return pids
 
 
-def test_target_going_away_mid_run_goes_not_responding_then_failed(worker, ssh_env, ssh_target, submit, settings):
+def test_target_going_away_mid_run_goes_not_responding_then_failed(
+    worker, ssh_env, ssh_target, submit, settings
+):
     settings.RUN_UNREACHABLE_GRACE = 4
     target = ssh_target("vanishing", state=TargetState.SUCCEEDED)
     script = "import time\nprint('started', flush=True)\ntime.sleep(120)\n"
