@@ -59,7 +59,8 @@ def _uploaded_folder(request):
     files = request.FILES.getlist("files")
     if not files:
         return None
-    paths = [p for p in request.POST.get("paths", "").split("\n") if p.strip()]
+    # A textarea's line breaks arrive as CRLF: split on any of them.
+    paths = [p for p in request.POST.get("paths", "").splitlines() if p.strip()]
     if len(paths) != len(files):
         paths = [f.name for f in files]
     return list(zip(paths, files, strict=True))

@@ -154,3 +154,30 @@ def test_reconnect_backfills_without_loss_or_duplicates(page, portal, portal_url
     shot(page, "05-run-after-reconnect")
     run.refresh_from_db()
     assert run.status == RunStatus.COMPLETED
+
+
+def test_submit_a_folder_with_preview(page, portal_url, team, local_target, tmp_path):
+    folder = tmp_path / "my-project"
+    (folder / "src").mkdir(parents=True)
+    (folder / "src" / "train.py").write_text("import sys\nprint('args', sys.argv[1:])\n")
+    (folder / "data").mkdir()
+    (folder / "data" / "big.csv").write_text("1,2\n" * 1000)
+    (folder / ".amlignore").write_text("data/\n")
+    sign_in(page, portal_url, team.contributor)
+    page.goto(f"{portal_url}/runs/new/")
+    page.set_input_files("#folder-input", str(folder))
+    page.click("#preview-button")
+    page.wait_for_selector("#snapshot-preview input[name=snapshot][value]", state="attached")
+    preview = page.locator("#snapshot-preview").inner_text()
+    assert "2 files" in preview and "src/train.py" in preview and "1 excluded by .amlignore" in preview
+    page.fill("#id_experiment", "from-browser")
+    page.fill("#id_script", "src/train.py")
+    page.fill("#id_arguments", "--name 'two words'")
+    shot(page, "06-submit-previewed")
+    page.click("#submit-run")
+    page.wait_for_url("**/runs/*/")
+    run = Run.objects.get()
+    page.wait_for_selector(f"#run-{run.pk}-badge:has-text('Completed')", timeout=60_000)
+    page.locator(f"#run-{run.pk}-log").locator("text=args ['--name', 'two words']").wait_for(timeout=10_000)
+    assert run.snapshot.file_count == 2
+    shot(page, "07-submitted-run")

@@ -1,5 +1,6 @@
 """Targets that cannot be reached: at submit, and going away mid-run."""
 
+import contextlib
 import os
 import signal
 from pathlib import Path
@@ -66,7 +67,5 @@ def test_target_going_away_mid_run_goes_not_responding_then_failed(
         assert "stopped answering for more than 4 s" in run.error
     finally:
         server.start()
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(job_pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass

@@ -130,10 +130,12 @@ def test_submit_with_a_missing_script_is_a_clear_error(team, login, local_target
 
 def test_preview_shows_counts_largest_and_excluded(team, login):
     files = folder_upload(
-        {"train.py": "x" * 10, "big.bin": "y" * 5000, "data/a.csv": "z", ".amlignore": "data/\n"}
+        {".amlignore": "data/\n", "train.py": "x" * 10, "big.bin": "y" * 5000, "data/a.csv": "z"}
     )
+    # Browsers send a textarea's line breaks as CRLF.
     response = login(team.contributor).post(
-        reverse("snapshot-preview"), {"files": [f for _, f in files], "paths": "\n".join(p for p, _ in files)}
+        reverse("snapshot-preview"),
+        {"files": [f for _, f in files], "paths": "\r\n".join(p for p, _ in files)},
     )
     html = response.content.decode()
     assert response.status_code == 200

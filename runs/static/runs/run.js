@@ -60,6 +60,7 @@
     if (!names.length) return;
     noMetrics.hidden = true;
     metricSelect.hidden = false;
+    document.getElementById(`run-${runId}-chart`).hidden = false;
     const current = metricSelect.value;
     if ([...metricSelect.options].map((o) => o.value).join() !== names.join()) {
       metricSelect.replaceChildren(...names.map((n) => new Option(n, n)));
