@@ -67,6 +67,9 @@ def execute(run_id: int) -> None:
     run = claim(run_id, owner)
     if run is None:
         return
+    if run.target is None:
+        _finish(run, owner, RunStatus.FAILED, error="Its compute target was detached.")
+        return
     backend = run.target.backend
     try:
         if not run.handle:
@@ -119,7 +122,12 @@ def claim(run_id: int, owner: str) -> Run | None:
     """Take the run's lease if nobody holds a live one; Queued becomes Preparing."""
     now = timezone.now()
     with transaction.atomic():
-        run = Run.objects.select_for_update().select_related("target", "snapshot").filter(pk=run_id).first()
+        run = (
+            Run.objects.select_for_update(of=("self",))
+            .select_related("target", "snapshot")
+            .filter(pk=run_id)
+            .first()
+        )
         if run is None or run.is_terminal:
             return None
         if run.lease_owner and run.lease_expires_at and run.lease_expires_at > now:
@@ -152,7 +160,9 @@ def _update(run: Run, owner: str, from_statuses=None, **fields) -> Run:
     A status change applies only when the row is in one of ``from_statuses``
     (a cancel request saved meanwhile is never overwritten)."""
     with transaction.atomic():
-        locked = Run.objects.select_for_update().select_related("target", "snapshot").get(pk=run.pk)
+        locked = (
+            Run.objects.select_for_update(of=("self",)).select_related("target", "snapshot").get(pk=run.pk)
+        )
         if locked.lease_owner != owner:
             raise LeaseLost
         if from_statuses is not None and locked.status not in from_statuses:
@@ -286,7 +296,11 @@ class Monitor:
         if not moved and not renew and not self._phase_fields(state, run):
             return 0
         with transaction.atomic():
-            locked = Run.objects.select_for_update().select_related("target", "snapshot").get(pk=run.pk)
+            locked = (
+                Run.objects.select_for_update(of=("self",))
+                .select_related("target", "snapshot")
+                .get(pk=run.pk)
+            )
             if locked.lease_owner != self.owner:
                 raise LeaseLost
             fields = self._phase_fields(state, locked)

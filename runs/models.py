@@ -24,6 +24,7 @@ class RunStatus(models.TextChoices):
 
 
 TERMINAL = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELED)
+UNFINISHED = tuple(s for s in RunStatus.values if s not in TERMINAL)
 # States in which a monitor must be attached (the reaper looks for these).
 ACTIVE = (
     RunStatus.PREPARING,
@@ -81,7 +82,10 @@ class Run(models.Model):
     snapshot = models.ForeignKey(Snapshot, on_delete=models.PROTECT, related_name="runs")
     script = models.CharField(max_length=500)
     arguments = models.JSONField(default=list, blank=True)
-    target = models.ForeignKey("compute.ComputeTarget", on_delete=models.PROTECT, related_name="runs")
+    # SET_NULL: detaching a target keeps its runs' history (detach is refused while runs are active).
+    target = models.ForeignKey(
+        "compute.ComputeTarget", null=True, on_delete=models.SET_NULL, related_name="runs"
+    )
     # {"kind": "user", "interpreter": "python3"} or {"kind": "pip", "requirements": "..."}
     environment = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.NOT_STARTED)

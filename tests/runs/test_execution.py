@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from runs.models import Metric, RunLogChunk, RunStatus
+from runs.models import Metric, Run, RunLogChunk, RunStatus
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration
@@ -106,7 +106,7 @@ def test_metrics_and_outputs(worker, any_target, submit):
     assert sorted(run.outputs.values_list("path", "size")) == [("model.txt", 7), ("sub/notes.txt", 10)]
 
 
-def test_cancel_kills_the_process_tree(worker, local_target, submit):
+def test_cancel_kills_the_process_tree(worker, any_target, submit):
     from runs import services
 
     script = (
@@ -115,7 +115,7 @@ def test_cancel_kills_the_process_tree(worker, local_target, submit):
         "print('child', child.pid, flush=True)\n"
         "time.sleep(600)\n"
     )
-    run = submit(local_target, {"train.py": script})
+    run = submit(any_target, {"train.py": script})
     wait_for(lambda: "child" in text_of(run, "stdout"), timeout=30, message="the child to start")
     child = int(text_of(run, "stdout").split()[1])
     run.refresh_from_db()
@@ -135,3 +135,57 @@ def test_cancel_kills_the_process_tree(worker, local_target, submit):
 
     assert gone(child), "the script's child survived the cancel"
     assert gone(parent), "the job survived the cancel"
+
+
+def test_script_missing_on_the_target_is_a_clear_error(worker, team, local_target, make_snapshot):
+    """Submit refuses a script that is not in the snapshot; the target checks again before starting."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from runs import services
+    from runs.tasks import execute_run
+
+    snapshot = make_snapshot({"train.py": "print(1)"})
+    experiment = services.experiment_get_or_create(workspace=team.workspace, user=team.owner, name="e")
+    with transaction.atomic():
+        run = Run.objects.create(
+            workspace=team.workspace,
+            experiment=experiment,
+            snapshot=snapshot,
+            script="src/nope.py",
+            target=local_target,
+            environment={"kind": "user", "interpreter": "python3"},
+            status=RunStatus.QUEUED,
+            queued_at=timezone.now(),
+        )
+        transaction.on_commit(lambda: execute_run.delay(run.pk))
+    run = finished(run)
+    assert run.status == RunStatus.FAILED
+    assert run.error.startswith("The script src/nope.py is not in the snapshot")
+    assert "src/nope.py is not in the snapshot" in text_of(run, "system")
+
+
+def test_a_hundred_thousand_lines_none_lost(worker, local_target, submit):
+    script = (
+        "import sys\nw = sys.stdout.write\nfor i in range(100000):\n    w(f'{i} ' + 'x' * (i % 50) + '\\n')\n"
+    )
+    run = finished(submit(local_target, {"train.py": script}), timeout=120)
+    assert run.status == RunStatus.COMPLETED, run.error
+    expected = "".join(f"{i} " + "x" * (i % 50) + "\n" for i in range(100000))
+    assert text_of(run, "stdout") == expected
+    assert_gapless(run)
+    assert run.log_offsets["stdout"] == len(expected.encode())
+
+
+def test_detaching_a_target_is_refused_while_a_run_is_unfinished_and_keeps_history(team, ssh_target, submit):
+    from compute.models import TargetState
+    from compute.services import TargetActionError, target_detach
+
+    target = ssh_target(state=TargetState.SUCCEEDED)
+    run = submit(target, {"train.py": "print(1)"})  # stays Queued: no worker here
+    with pytest.raises(TargetActionError, match="1 unfinished run"):
+        target_detach(target=target, user=team.owner)
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.COMPLETED)
+    target_detach(target=target, user=team.owner)
+    run.refresh_from_db()
+    assert run.target is None and run.status == RunStatus.COMPLETED
