@@ -331,10 +331,11 @@ class SSHBackend(RunnerMixin, Backend):
     def _read(self, path, offset, limit):
         sftp = self._sftp_client()
         try:
+            # One round trip when nothing new was written (the common case).
+            size = sftp.stat(path).st_size
+            if size <= offset:
+                return b""
             with sftp.open(path, "rb") as f:
-                size = f.stat().st_size
-                if size <= offset:
-                    return b""
                 f.seek(offset)
                 return f.read(min(limit, size - offset))
         except FileNotFoundError:
