@@ -189,6 +189,13 @@ def _save_secrets(target, user, reason):
 def target_detach(*, target: ComputeTarget, user) -> None:
     if target.kind == "local":
         raise TargetActionError("The local computer belongs to every workspace and cannot be detached.")
+    from runs.models import UNFINISHED
+
+    active = target.runs.filter(status__in=UNFINISHED).count()
+    if active:
+        raise TargetActionError(
+            f"{target.name} has {active} unfinished run(s): cancel them or let them end first."
+        )
     log.info("Target %s detached by %s", target.pk, user)
     target.delete()
 

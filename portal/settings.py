@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "template_partials",
     "portal",
     "compute",
+    "runs",
 ]
 
 MIDDLEWARE = [
@@ -158,6 +159,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "compute.tasks.check_all_targets",
         "schedule": TARGET_CHECK_INTERVAL,
     },
+    "reap-runs": {
+        "task": "runs.tasks.reap_runs",
+        "schedule": env.float("PORTAL_RUN_REAP_INTERVAL", default=15.0),
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -185,6 +190,12 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 # Where the local target keeps its run folders.
 LOCAL_WORKDIR = env.str("PORTAL_LOCAL_WORKDIR", default=str(VAR_DIR / "local-target"))
+# Runs: snapshot limits, the monitor's lease, how long a silent target is waited for.
+SNAPSHOT_MAX_BYTES = env.int("PORTAL_SNAPSHOT_MAX_MB", default=300) * 1024 * 1024
+SNAPSHOT_MAX_FILES = env.int("PORTAL_SNAPSHOT_MAX_FILES", default=2000)
+SNAPSHOT_MAX_RATIO = env.int("PORTAL_SNAPSHOT_MAX_RATIO", default=200)
+RUN_LEASE_SECONDS = env.float("PORTAL_RUN_LEASE_SECONDS", default=30.0)
+RUN_UNREACHABLE_GRACE = env.float("PORTAL_RUN_UNREACHABLE_GRACE", default=120.0)
 SSH_CONNECT_TIMEOUT = env.float("PORTAL_SSH_TIMEOUT", default=10.0)
 PREFLIGHT_TIMEOUT = env.float("PORTAL_PREFLIGHT_TIMEOUT", default=30.0)
 
