@@ -21,6 +21,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from celery.signals import worker_shutting_down
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -41,6 +42,16 @@ STDERR_TAIL_LINES = 20
 BUSY_SLEEP = 0.01
 IDLE_SLEEP = 0.05
 UNREACHABLE_SLEEP = 2.0
+
+
+# Set when this worker is shutting down: monitors hand their runs back (the
+# lease expires at once) instead of holding the shutdown until the runs end.
+stopping = threading.Event()
+
+
+@worker_shutting_down.connect
+def _hand_back_runs(**kwargs):
+    stopping.set()
 
 
 class LeaseLost(Exception):
@@ -227,6 +238,9 @@ def prepare_and_launch(run: Run, backend, owner: str) -> Run | None:
         substep="Starting" if kind == "user" else "Preparing the environment",
         environment_note=note,
     )
+    if run.status == RunStatus.CANCEL_REQUESTED:  # canceled while the snapshot was uploading
+        _finish(run, owner, RunStatus.CANCELED, error="Canceled before the script started.")
+        return None
     handle = backend.launch(
         key=run.key.hex,
         sha256=sha,
@@ -254,6 +268,12 @@ class Monitor:
     def loop(self) -> None:
         state = None
         while True:
+            if stopping.is_set():
+                Run.objects.filter(pk=self.run.pk, lease_owner=self.owner).update(
+                    lease_expires_at=timezone.now()
+                )
+                log.info("Run %s handed back: this worker is shutting down", self.run.pk)
+                return
             status = Run.objects.values_list("status", flat=True).get(pk=self.run.pk)
             try:
                 if status == RunStatus.CANCEL_REQUESTED and not self.cancel_sent:

@@ -132,3 +132,44 @@ def test_worker_killed_mid_run_reaper_resumes_without_loss(
     assert len(seqs) > stored_at_kill
     starts = (Path(run.handle["run_dir"]) / "src" / "starts.txt").read_text().split()
     assert len(starts) == 1, f"the script started {len(starts)} times"
+
+
+def test_the_reaper_is_scheduled_with_celery_beat():
+    from portal.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["reap-runs"]
+    assert entry["task"] == "runs.tasks.reap_runs" and entry["task"] in app.tasks
+    assert entry["schedule"] < settings.RUN_LEASE_SECONDS
+
+
+def test_a_worker_shutting_down_hands_its_runs_back(team, local_target, make_snapshot):
+    """A monitor stops at once on shutdown, expiring its lease so the reaper can re-attach."""
+    snapshot = make_snapshot({"train.py": "import time\nprint('up', flush=True)\ntime.sleep(30)\n"})
+    run = Run.objects.create(
+        workspace=team.workspace,
+        experiment=services.experiment_get_or_create(workspace=team.workspace, user=team.owner, name="stop"),
+        snapshot=snapshot,
+        script="train.py",
+        target=local_target,
+        environment={"kind": "user", "interpreter": "python3"},
+        status=RunStatus.QUEUED,
+        queued_at=timezone.now(),
+    )
+    import threading
+
+    monitor = threading.Thread(target=executor.execute, args=(run.pk,))
+    monitor.start()
+    try:
+        wait_for(lambda: RunLogChunk.objects.filter(run=run).exists(), timeout=30, message="the run to start")
+        executor.stopping.set()
+        monitor.join(10)
+        assert not monitor.is_alive()
+        run.refresh_from_db()
+        assert run.status == RunStatus.RUNNING and run.lease_expires_at <= timezone.now()
+        assert alive(int(run.handle["pid"])), "handing back must not stop the run"
+    finally:
+        executor.stopping.clear()
+        monitor.join(10)
+        run.refresh_from_db()
+        if run.handle:
+            run.target.backend.cancel(run.handle)
