@@ -303,7 +303,8 @@ class Monitor:
     def pump(self, state, *, final: bool) -> int:
         run = self.run
         offsets = {**run.log_offsets, "metrics": run.metrics_offset}
-        data = self.backend.read_logs(self.handle, offsets)
+        # Sizes from the poll are only a hint while the job runs; once it ended, read everything.
+        data = self.backend.read_logs(self.handle, offsets, None if final else state.sizes)
         consumed, texts = {}, {}
         for name, raw in data.items():
             take = _complete(raw, final=final)
