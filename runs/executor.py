@@ -9,6 +9,7 @@ idempotent on the target (the run folder is created atomically), so a run is
 never started twice.
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -98,6 +99,9 @@ def execute(run_id: int) -> None:
         _finish(run, owner, RunStatus.FAILED, error=exc.message)
     except Exception as exc:
         log.exception("Run %s: unexpected error in its monitor", run_id)
+        if run.handle:  # nothing may keep running unwatched
+            with contextlib.suppress(Exception):
+                backend.cancel(run.handle)
         _finish(
             run,
             owner,

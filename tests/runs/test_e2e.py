@@ -180,3 +180,15 @@ def test_submit_a_folder_with_preview(page, portal_url, team, local_target, tmp_
     page.locator(f"#run-{run.pk}-log").locator("text=args ['--name', 'two words']").wait_for(timeout=10_000)
     assert run.snapshot.file_count == 2
     shot(page, "07-submitted-run")
+
+
+def test_failed_run_shows_exit_code_and_stderr_tail(page, portal_url, team, local_target, submit):
+    script = "import sys\nprint('working')\nprint('bad input: x', file=sys.stderr)\nsys.exit(4)\n"
+    run = submit(local_target, {"train.py": script})
+    sign_in(page, portal_url, team.reader)
+    page.goto(f"{portal_url}/runs/{run.pk}/")
+    page.wait_for_selector(f"#run-{run.pk}-badge:has-text('Failed')", timeout=60_000)
+    error = page.locator(f"#run-{run.pk}-error").inner_text()
+    assert "The script exited with code 4." in error and "exit code 4" in error and "bad input: x" in error
+    assert page.locator(f"#run-{run.pk}-cancel").count() == 0
+    shot(page, "08-run-failed")
