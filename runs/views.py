@@ -95,7 +95,8 @@ def snapshot_preview(request):
 
 @can_change()
 def run_submit(request):
-    form = RunSubmitForm(request.POST or None, workspace=request.workspace)
+    initial = {"experiment": request.GET["experiment"]} if request.GET.get("experiment") else {}
+    form = RunSubmitForm(request.POST or None, workspace=request.workspace, initial=initial)
     error = ""
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
