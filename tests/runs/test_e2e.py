@@ -192,3 +192,29 @@ def test_failed_run_shows_exit_code_and_stderr_tail(page, portal_url, team, loca
     assert "The script exited with code 4." in error and "exit code 4" in error and "bad input: x" in error
     assert page.locator(f"#run-{run.pk}-cancel").count() == 0
     shot(page, "08-run-failed")
+
+
+def test_a_hundred_thousand_lines_keep_the_page_bounded_and_responsive(
+    page, portal_url, team, local_target, submit
+):
+    script = (
+        "import time\n"
+        "for i in range(100000):\n"
+        "    print(f'line {i:06d} ' + 'x' * 40)\n"
+        "    if i % 20000 == 0: time.sleep(0.2)\n"
+    )
+    sign_in(page, portal_url, team.reader)
+    run = submit(local_target, {"train.py": script})
+    page.goto(f"{portal_url}/runs/{run.pk}/")
+    page.wait_for_selector(f"#run-{run.pk}-badge:has-text('Completed')", timeout=90_000)
+    page.wait_for_function(
+        f"document.getElementById('run-{run.pk}-log').textContent.includes('line 099999')", timeout=30_000
+    )
+    started = time.monotonic()
+    assert page.evaluate("1 + 1") == 2
+    assert time.monotonic() - started < 1.0, "the page is frozen"
+    shown = page.locator(f"#run-{run.pk}-log").text_content()
+    assert len(shown) <= 450_000, "the page must keep a bounded tail"
+    tail = shown.splitlines()[-1000:]
+    assert tail == [f"line {i:06d} " + "x" * 40 for i in range(99000, 100000)]
+    shot(page, "09-run-100k-lines")

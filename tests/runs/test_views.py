@@ -205,7 +205,8 @@ def test_submit_form_prefills_the_experiment(team, login):
 def test_folder_upload_with_many_files(team, login):
     files = folder_upload({f"pkg/m{i}.py": f"X = {i}\n" for i in range(300)})
     response = login(team.contributor).post(
-        reverse("snapshot-preview"), {"files": [f for _, f in files], "paths": "\r\n".join(p for p, _ in files)}
+        reverse("snapshot-preview"),
+        {"files": [f for _, f in files], "paths": "\r\n".join(p for p, _ in files)},
     )
     assert response.status_code == 200, response.content.decode()[:300]
     assert "300 files" in response.content.decode()
