@@ -173,3 +173,27 @@ def test_a_worker_shutting_down_hands_its_runs_back(team, local_target, make_sna
         run.refresh_from_db()
         if run.handle:
             run.target.backend.cancel(run.handle)
+
+
+def test_one_monitor_at_a_time_and_a_stale_one_stops_writing(team, local_target, make_snapshot, settings):
+    snapshot = make_snapshot({"train.py": "print('x')"})
+    run = Run.objects.create(
+        workspace=team.workspace,
+        experiment=services.experiment_get_or_create(workspace=team.workspace, user=team.owner, name="lease"),
+        snapshot=snapshot,
+        script="train.py",
+        target=local_target,
+        environment={"kind": "user", "interpreter": "python3"},
+        status=RunStatus.QUEUED,
+        queued_at=timezone.now(),
+    )
+    first = executor.claim(run.pk, "first")
+    assert first is not None and first.status == RunStatus.PREPARING
+    assert executor.claim(run.pk, "second") is None, "a live lease must not be taken"
+    Run.objects.filter(pk=run.pk).update(lease_expires_at=timezone.now())
+    second = executor.claim(run.pk, "second")
+    assert second is not None and second.lease_owner == "second"
+    with pytest.raises(executor.LeaseLost):
+        executor._update(first, "first", substep="stale write")
+    run.refresh_from_db()
+    assert run.substep != "stale write"
