@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from runs import executor, services
+from runs import executor, lease, monitor, services
 from runs.models import Run, RunLogChunk, RunStatus
 from runs.tasks import execute_run
 from tests.conftest import wait_for
@@ -157,19 +157,19 @@ def test_a_worker_shutting_down_hands_its_runs_back(team, local_target, make_sna
     )
     import threading
 
-    monitor = threading.Thread(target=executor.execute, args=(run.pk,))
-    monitor.start()
+    thread = threading.Thread(target=executor.execute, args=(run.pk,))
+    thread.start()
     try:
         wait_for(lambda: RunLogChunk.objects.filter(run=run).exists(), timeout=30, message="the run to start")
-        executor.stopping.set()
-        monitor.join(10)
-        assert not monitor.is_alive()
+        monitor.stopping.set()
+        thread.join(10)
+        assert not thread.is_alive()
         run.refresh_from_db()
         assert run.status == RunStatus.RUNNING and run.lease_expires_at <= timezone.now()
         assert alive(int(run.handle["pid"])), "handing back must not stop the run"
     finally:
-        executor.stopping.clear()
-        monitor.join(10)
+        monitor.stopping.clear()
+        thread.join(10)
         run.refresh_from_db()
         if run.handle:
             run.target.backend.cancel(run.handle)
@@ -187,13 +187,13 @@ def test_one_monitor_at_a_time_and_a_stale_one_stops_writing(team, local_target,
         status=RunStatus.QUEUED,
         queued_at=timezone.now(),
     )
-    first = executor.claim(run.pk, "first")
+    first = lease.claim(run.pk, "first")
     assert first is not None and first.status == RunStatus.PREPARING
-    assert executor.claim(run.pk, "second") is None, "a live lease must not be taken"
+    assert lease.claim(run.pk, "second") is None, "a live lease must not be taken"
     Run.objects.filter(pk=run.pk).update(lease_expires_at=timezone.now())
-    second = executor.claim(run.pk, "second")
+    second = lease.claim(run.pk, "second")
     assert second is not None and second.lease_owner == "second"
-    with pytest.raises(executor.LeaseLost):
-        executor._update(first, "first", substep="stale write")
+    with pytest.raises(lease.LeaseLost):
+        lease.update_run(first, "first", substep="stale write")
     run.refresh_from_db()
     assert run.substep != "stale write"

@@ -170,7 +170,7 @@ def test_outputs_download_one_and_zip(team, login, run, settings, tmp_path):
     import io
     import zipfile
 
-    from runs.executor import outputs_dir
+    from runs.monitor import outputs_dir
 
     settings.VAR_DIR = tmp_path
     root = outputs_dir(run) / "outputs"
