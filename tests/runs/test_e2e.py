@@ -218,3 +218,16 @@ def test_a_hundred_thousand_lines_keep_the_page_bounded_and_responsive(
     tail = shown.splitlines()[-1000:]
     assert tail == [f"line {i:06d} " + "x" * 40 for i in range(99000, 100000)]
     shot(page, "09-run-100k-lines")
+
+
+def test_cancel_from_the_run_page(page, portal_url, team, local_target, submit):
+    run = submit(local_target, {"train.py": "import time\nprint('waiting', flush=True)\ntime.sleep(300)\n"})
+    sign_in(page, portal_url, team.contributor)
+    page.goto(f"{portal_url}/runs/{run.pk}/")
+    page.locator(f"#run-{run.pk}-log").locator("text=waiting").wait_for(timeout=30_000)
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click(f"#run-{run.pk}-cancel")
+    page.wait_for_selector(f"#run-{run.pk}-badge:has-text('Canceled')", timeout=30_000)
+    run.refresh_from_db()
+    assert run.status == RunStatus.CANCELED
+    shot(page, "10-run-canceled")
