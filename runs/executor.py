@@ -9,54 +9,25 @@ idempotent on the target (the run folder is created atomically), so a run is
 never started twice.
 """
 
-import json
+import contextlib
 import logging
-import os
-import socket
-import tarfile
-import tempfile
-import threading
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
-from django.conf import settings
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from compute.backends.base import BackendError
-from compute.backends.runner import READ_LIMIT
 
 from . import snapshots
-from .live import push_log, push_run
-from .models import ACTIVE, Metric, Output, Run, RunLogChunk, RunStatus
+from .lease import LeaseLost, claim, finish_run, owner_token, update_run
+from .models import ACTIVE, Run, RunStatus
+from .monitor import Monitor
 
 log = logging.getLogger(__name__)
 
 HELPER_SOURCE = (Path(__file__).parent / "helper" / "portal_run.py").read_text()
-CHUNK_CHARS = 64 * 1024
-STDERR_TAIL_LINES = 20
-BUSY_SLEEP = 0.01
-IDLE_SLEEP = 0.05
-UNREACHABLE_SLEEP = 2.0
-
-
-class LeaseLost(Exception):
-    """Another monitor took the run over: this one stops touching it."""
-
-
-def owner_token() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_native_id()}:{uuid.uuid4().hex[:8]}"
-
-
-def lease_deadline():
-    return timezone.now() + timedelta(seconds=settings.RUN_LEASE_SECONDS)
-
-
-def outputs_dir(run: Run) -> Path:
-    return Path(settings.VAR_DIR) / "outputs" / run.key.hex
 
 
 # ---- entry points (Celery tasks call these) ------------------------------------------
@@ -68,13 +39,13 @@ def execute(run_id: int) -> None:
     if run is None:
         return
     if run.target is None:
-        _finish(run, owner, RunStatus.FAILED, error="Its compute target was detached.")
+        finish_run(run, owner, RunStatus.FAILED, error="Its compute target was detached.")
         return
     backend = run.target.backend
     try:
         if not run.handle:
             if run.status == RunStatus.CANCEL_REQUESTED:
-                _finish(run, owner, RunStatus.CANCELED, error="Canceled before the script started.")
+                finish_run(run, owner, RunStatus.CANCELED, error="Canceled before the script started.")
                 return
             run = prepare_and_launch(run, backend, owner)
             if run is None:
@@ -84,10 +55,13 @@ def execute(run_id: int) -> None:
         log.info("Run %s: lease taken over by another monitor", run_id)
     except BackendError as exc:
         # Only reached before the launch: the monitor handles its own errors.
-        _finish(run, owner, RunStatus.FAILED, error=exc.message)
+        finish_run(run, owner, RunStatus.FAILED, error=exc.message)
     except Exception as exc:
         log.exception("Run %s: unexpected error in its monitor", run_id)
-        _finish(
+        if run.handle:  # nothing may keep running unwatched
+            with contextlib.suppress(Exception):
+                backend.cancel(run.handle)
+        finish_run(
             run,
             owner,
             RunStatus.FAILED,
@@ -115,103 +89,12 @@ def reap() -> int:
     return count
 
 
-# ---- lease -------------------------------------------------------------------------------------
-
-
-def claim(run_id: int, owner: str) -> Run | None:
-    """Take the run's lease if nobody holds a live one; Queued becomes Preparing."""
-    now = timezone.now()
-    with transaction.atomic():
-        run = (
-            Run.objects.select_for_update(of=("self",))
-            .select_related("target", "snapshot")
-            .filter(pk=run_id)
-            .first()
-        )
-        if run is None or run.is_terminal:
-            return None
-        if run.lease_owner and run.lease_expires_at and run.lease_expires_at > now:
-            return None
-        if run.status in (RunStatus.NOT_STARTED, RunStatus.QUEUED):
-            run.status = RunStatus.PREPARING
-            run.preparing_at = now
-            run.substep = f"Connecting to {run.target.name}"
-        elif run.lease_owner:
-            log.info("Run %s: re-attaching a monitor (lease of %s expired)", run.pk, run.lease_owner)
-        run.lease_owner = owner
-        run.lease_expires_at = now + timedelta(seconds=settings.RUN_LEASE_SECONDS)
-        run.heartbeat_at = now
-        run.save(
-            update_fields=[
-                "status",
-                "preparing_at",
-                "substep",
-                "lease_owner",
-                "lease_expires_at",
-                "heartbeat_at",
-            ]
-        )
-        push_run(run)
-    return run
-
-
-def _update(run: Run, owner: str, from_statuses=None, **fields) -> Run:
-    """Save fields on the run if this monitor still holds it; pushes the status.
-    A status change applies only when the row is in one of ``from_statuses``
-    (a cancel request saved meanwhile is never overwritten)."""
-    with transaction.atomic():
-        locked = (
-            Run.objects.select_for_update(of=("self",)).select_related("target", "snapshot").get(pk=run.pk)
-        )
-        if locked.lease_owner != owner:
-            raise LeaseLost
-        if from_statuses is not None and locked.status not in from_statuses:
-            fields.pop("status", None)
-        for name, value in fields.items():
-            setattr(locked, name, value)
-        locked.lease_expires_at = lease_deadline()
-        locked.heartbeat_at = timezone.now()
-        locked.save(update_fields=[*fields, "lease_expires_at", "heartbeat_at"])
-        push_run(locked)
-    return locked
-
-
-def _finish(
-    run: Run, owner: str, status: str, *, error: str = "", exit_code=None, stderr_tail: str = ""
-) -> None:
-    with transaction.atomic():
-        locked = Run.objects.select_for_update().get(pk=run.pk)
-        if locked.lease_owner != owner or locked.is_terminal:
-            return
-        locked.status = status
-        locked.substep = ""
-        locked.error = error
-        locked.exit_code = exit_code
-        locked.stderr_tail = stderr_tail
-        locked.ended_at = timezone.now()
-        locked.lease_owner = ""
-        locked.lease_expires_at = None
-        locked.save(
-            update_fields=[
-                "status",
-                "substep",
-                "error",
-                "exit_code",
-                "stderr_tail",
-                "ended_at",
-                "lease_owner",
-                "lease_expires_at",
-            ]
-        )
-        push_run(locked)
-
-
 # ---- prepare and launch -----------------------------------------------------------------------
 
 
 def prepare_and_launch(run: Run, backend, owner: str) -> Run | None:
     sha = run.snapshot.sha256
-    run = _update(run, owner, substep="Uploading the snapshot")
+    run = update_run(run, owner, substep="Uploading the snapshot")
     started = time.monotonic()
     uploaded = backend.ensure_snapshot(sha, snapshots.archive_path(sha))
     note = (
@@ -221,12 +104,15 @@ def prepare_and_launch(run: Run, backend, owner: str) -> Run | None:
     )
     env = run.environment or {"kind": "user", "interpreter": "python3"}
     kind = env.get("kind", "user")
-    run = _update(
+    run = update_run(
         run,
         owner,
         substep="Starting" if kind == "user" else "Preparing the environment",
         environment_note=note,
     )
+    if run.status == RunStatus.CANCEL_REQUESTED:  # canceled while the snapshot was uploading
+        finish_run(run, owner, RunStatus.CANCELED, error="Canceled before the script started.")
+        return None
     handle = backend.launch(
         key=run.key.hex,
         sha256=sha,
@@ -239,281 +125,4 @@ def prepare_and_launch(run: Run, backend, owner: str) -> Run | None:
     )
     if handle.get("already"):
         log.info("Run %s was already launched on its target; monitoring it", run.pk)
-    return _update(run, owner, handle={"run_dir": handle["run_dir"], "pid": handle.get("pid", "")})
-
-
-# ---- the monitor ------------------------------------------------------------------------------
-
-
-class Monitor:
-    def __init__(self, run: Run, backend, owner: str):
-        self.run, self.backend, self.owner = run, backend, owner
-        self.handle = run.handle
-        self.cancel_sent = False
-
-    def loop(self) -> None:
-        state = None
-        while True:
-            status = Run.objects.values_list("status", flat=True).get(pk=self.run.pk)
-            try:
-                if status == RunStatus.CANCEL_REQUESTED and not self.cancel_sent:
-                    self.backend.cancel(self.handle)
-                    self.cancel_sent = True
-                state = self.backend.poll(self.handle)
-                if state.missing:
-                    self._fail_vanished("The run folder is gone from the target.")
-                    return
-                moved = self.pump(state, final=state.ended)
-            except BackendError as exc:
-                if self._unreachable(exc):
-                    return
-                time.sleep(UNREACHABLE_SLEEP)
-                continue
-            if state.ended and not moved:
-                break
-            if not moved:
-                time.sleep(IDLE_SLEEP)
-            elif moved < 4096:
-                time.sleep(BUSY_SLEEP)
-        self.finalize(state)
-
-    # Reads new bytes, stores them as chunks and metric rows with the new
-    # offsets in one transaction, and pushes only after commit. Returns the
-    # number of bytes consumed.
-    def pump(self, state, *, final: bool) -> int:
-        run = self.run
-        offsets = {**run.log_offsets, "metrics": run.metrics_offset}
-        data = self.backend.read_logs(self.handle, offsets)
-        consumed, texts = {}, {}
-        for name, raw in data.items():
-            take = _complete(raw, final=final)
-            consumed[name] = take
-            texts[name] = raw[:take].decode("utf-8", errors="replace")
-        moved = sum(consumed.values())
-        renew = run.lease_expires_at is None or run.lease_expires_at - timezone.now() < timedelta(
-            seconds=settings.RUN_LEASE_SECONDS / 2
-        )
-        if not moved and not renew and not self._phase_fields(state, run):
-            return 0
-        with transaction.atomic():
-            locked = (
-                Run.objects.select_for_update(of=("self",))
-                .select_related("target", "snapshot")
-                .get(pk=run.pk)
-            )
-            if locked.lease_owner != self.owner:
-                raise LeaseLost
-            fields = self._phase_fields(state, locked)
-            seq = locked.next_seq
-            chunks = []
-            for stream in ("system", "stdout", "stderr"):
-                for piece in _pieces(texts.get(stream, "")):
-                    chunks.append(RunLogChunk(run=locked, seq=seq, stream=stream, text=piece))
-                    seq += 1
-            RunLogChunk.objects.bulk_create(chunks)
-            metrics = Metric.objects.bulk_create(_metrics(locked, texts.get("metrics", "")))
-            locked.log_offsets = {
-                name: int(locked.log_offsets.get(name, 0)) + consumed.get(name, 0)
-                for name in ("stdout", "stderr", "system")
-            }
-            locked.metrics_offset += consumed.get("metrics", 0)
-            locked.next_seq = seq
-            now = timezone.now()
-            locked.lease_expires_at = now + timedelta(seconds=settings.RUN_LEASE_SECONDS)
-            locked.heartbeat_at = now
-            for name, value in fields.items():
-                setattr(locked, name, value)
-            locked.save(
-                update_fields=[
-                    "log_offsets",
-                    "metrics_offset",
-                    "next_seq",
-                    "lease_expires_at",
-                    "heartbeat_at",
-                    *fields,
-                ]
-            )
-            push_log(locked.pk, chunks, metrics)
-            if fields:
-                push_run(locked)
-        self.run = locked
-        return moved
-
-    @staticmethod
-    def _phase_fields(state, run: Run) -> dict:
-        """Changes the target's state implies for the row ``run`` (read under lock)."""
-        fields = {}
-        if run.unreachable_since:
-            fields["unreachable_since"] = None
-            fields["error"] = ""
-            if run.status == RunStatus.NOT_RESPONDING:
-                fields["status"] = RunStatus.RUNNING if state.phase == "running" else RunStatus.PREPARING
-        status = fields.get("status", run.status)
-        if state.env_result and "Environment" not in run.environment_note:
-            result = state.env_result
-            note = (
-                "Environment cache hit" if result == "hit" else f"Environment built in {result.split()[-1]} s"
-            )
-            fields["environment_note"] = f"{run.environment_note} · {note}" if run.environment_note else note
-        if (
-            state.phase == "env"
-            and status == RunStatus.PREPARING
-            and run.substep != "Building the environment"
-        ):
-            fields["substep"] = "Building the environment"
-        if state.phase == "running" and status == RunStatus.PREPARING:
-            fields["status"] = RunStatus.RUNNING
-            fields["substep"] = ""
-        if state.phase == "running" and not run.running_at:
-            fields["running_at"] = timezone.now()
-        return fields
-
-    def _unreachable(self, exc: BackendError) -> bool:
-        """Record that the target does not answer; True once the grace period is over (run failed)."""
-        run = self.run
-        now = timezone.now()
-        since = run.unreachable_since or now
-        if (now - since).total_seconds() > settings.RUN_UNREACHABLE_GRACE:
-            self._fail_vanished(
-                f"The target stopped answering for more than {settings.RUN_UNREACHABLE_GRACE:.0f} s: "
-                f"{exc.message}"
-            )
-            return True
-        self.run = _update(
-            run,
-            self.owner,
-            from_statuses=(RunStatus.RUNNING, RunStatus.PREPARING),
-            status=RunStatus.NOT_RESPONDING,
-            unreachable_since=since,
-            error=f"The target does not answer: {exc.message}",
-        )
-        return False
-
-    def _fail_vanished(self, reason: str) -> None:
-        _finish(self.run, self.owner, RunStatus.FAILED, error=reason)
-
-    def finalize(self, state) -> None:
-        run = self.run
-        canceled = self.cancel_sent or state.canceled
-        if not canceled:
-            run = _update(
-                run,
-                self.owner,
-                from_statuses=(RunStatus.RUNNING, RunStatus.PREPARING),
-                status=RunStatus.FINALIZING,
-                finalizing_at=timezone.now(),
-                substep="Collecting outputs",
-            )
-        try:
-            self.collect_outputs(run)
-        except BackendError as exc:
-            log.warning("Run %s: outputs not collected: %s", run.pk, exc.message)
-        tail = stderr_tail(run)
-        if canceled:
-            _finish(
-                run,
-                self.owner,
-                RunStatus.CANCELED,
-                error="Canceled: the process tree was killed.",
-                exit_code=state.exit_code,
-                stderr_tail=tail,
-            )
-        elif state.exit_code == 0:
-            _finish(run, self.owner, RunStatus.COMPLETED, exit_code=0)
-        elif state.exit_code is not None:
-            error = state.failure or f"The script exited with code {state.exit_code}."
-            _finish(
-                run, self.owner, RunStatus.FAILED, error=error, exit_code=state.exit_code, stderr_tail=tail
-            )
-        else:
-            _finish(
-                run,
-                self.owner,
-                RunStatus.FAILED,
-                stderr_tail=tail,
-                error="The job ended without an exit code: it was killed on the target.",
-            )
-
-    def collect_outputs(self, run: Run) -> None:
-        dest = outputs_dir(run)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
-            archive = Path(tmp) / "outputs.tar.gz"
-            if not self.backend.fetch_outputs(self.handle, archive):
-                return
-            snapshots.remove_tree(dest)
-            dest.mkdir()
-            with tarfile.open(archive, "r:gz") as tar:
-                members = [m for m in tar.getmembers() if m.isreg() or m.isdir()]
-                tar.extractall(dest, members=members, filter="data")
-        rows = []
-        root = dest / "outputs"
-        for dirpath, _, filenames in os.walk(root):
-            for name in filenames:
-                path = Path(dirpath) / name
-                rows.append(Output(run=run, path=path.relative_to(root).as_posix(), size=path.stat().st_size))
-        Output.objects.filter(run=run).delete()
-        Output.objects.bulk_create(rows)
-
-
-# ---- helpers ---------------------------------------------------------------------------------------
-
-
-def _complete(raw: bytes, *, final: bool) -> int:
-    """How many bytes of ``raw`` to store now: whole lines only, unless the run
-    ended or a single line fills the whole read."""
-    if final or not raw:
-        return len(raw)
-    end = raw.rfind(b"\n")
-    if end >= 0:
-        return end + 1
-    return len(raw) if len(raw) >= READ_LIMIT else 0
-
-
-def _pieces(text: str):
-    """Split text into chunks of at most CHUNK_CHARS, at line ends where possible."""
-    while text:
-        if len(text) <= CHUNK_CHARS:
-            yield text
-            return
-        cut = text.rfind("\n", 0, CHUNK_CHARS)
-        cut = CHUNK_CHARS if cut < 0 else cut + 1
-        yield text[:cut]
-        text = text[cut:]
-
-
-def _metrics(run: Run, text: str) -> list[Metric]:
-    rows = []
-    for line in text.splitlines():
-        try:
-            point = json.loads(line)
-            value = point["value"]
-            if value is None:
-                continue
-            rows.append(
-                Metric(
-                    run=run,
-                    name=str(point["name"])[:200],
-                    step=int(point["step"]),
-                    value=float(value),
-                    time=datetime.fromtimestamp(float(point.get("time") or time.time()), tz=UTC),
-                )
-            )
-        except (ValueError, KeyError, TypeError):
-            log.warning("Run %s: skipped a malformed metrics line", run.pk)
-    return rows
-
-
-def stderr_tail(run: Run, lines: int = STDERR_TAIL_LINES) -> str:
-    texts = []
-    total = 0
-    for text in (
-        RunLogChunk.objects.filter(run=run, stream__in=["stderr", "system"])
-        .order_by("-seq")
-        .values_list("text", flat=True)[:200]
-    ):
-        texts.append(text)
-        total += text.count("\n")
-        if total > lines:
-            break
-    return "\n".join("".join(reversed(texts)).rstrip("\n").splitlines()[-lines:])
+    return update_run(run, owner, handle={"run_dir": handle["run_dir"], "pid": handle.get("pid", "")})

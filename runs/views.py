@@ -16,7 +16,7 @@ from compute.models import ComputeTarget, TargetState
 from portal.access import can_change, member_required
 from portal.models import Role
 
-from . import executor, selectors, services
+from . import monitor, selectors, services
 from .forms import RunSubmitForm
 from .models import Experiment, RunLogChunk, Snapshot
 
@@ -95,7 +95,8 @@ def snapshot_preview(request):
 
 @can_change()
 def run_submit(request):
-    form = RunSubmitForm(request.POST or None, workspace=request.workspace)
+    initial = {"experiment": request.GET["experiment"]} if request.GET.get("experiment") else {}
+    form = RunSubmitForm(request.POST or None, workspace=request.workspace, initial=initial)
     error = ""
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -228,7 +229,7 @@ def run_log(request, pk):
 def _output_path(run, path: str) -> Path:
     if not run.outputs.filter(path=path).exists():
         raise Http404("No such output.")
-    root = (executor.outputs_dir(run) / "outputs").resolve()
+    root = (monitor.outputs_dir(run) / "outputs").resolve()
     full = (root / path).resolve()
     if not str(full).startswith(str(root) + "/") or not full.is_file():
         raise Http404("No such output.")

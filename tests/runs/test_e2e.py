@@ -124,3 +124,54 @@ def test_submit_a_folder_with_preview(page, portal_url, team, local_target, tmp_
     page.locator(f"#run-{run.pk}-log").locator("text=args ['--name', 'two words']").wait_for(timeout=10_000)
     assert run.snapshot.file_count == 2
     shot(page, "07-submitted-run")
+
+
+def test_failed_run_shows_exit_code_and_stderr_tail(page, portal_url, team, local_target, submit):
+    script = "import sys\nprint('working')\nprint('bad input: x', file=sys.stderr)\nsys.exit(4)\n"
+    run = submit(local_target, {"train.py": script})
+    sign_in(page, portal_url, team.reader)
+    page.goto(f"{portal_url}/runs/{run.pk}/")
+    page.wait_for_selector(f"#run-{run.pk}-badge:has-text('Failed')", timeout=60_000)
+    error = page.locator(f"#run-{run.pk}-error").inner_text()
+    assert "The script exited with code 4." in error and "exit code 4" in error and "bad input: x" in error
+    assert page.locator(f"#run-{run.pk}-cancel").count() == 0
+    shot(page, "08-run-failed")
+
+
+def test_a_hundred_thousand_lines_keep_the_page_bounded_and_responsive(
+    page, portal_url, team, local_target, submit
+):
+    script = (
+        "import time\n"
+        "for i in range(100000):\n"
+        "    print(f'line {i:06d} ' + 'x' * 40)\n"
+        "    if i % 20000 == 0: time.sleep(0.2)\n"
+    )
+    sign_in(page, portal_url, team.reader)
+    run = submit(local_target, {"train.py": script})
+    page.goto(f"{portal_url}/runs/{run.pk}/")
+    page.wait_for_selector(f"#run-{run.pk}-badge:has-text('Completed')", timeout=90_000)
+    page.wait_for_function(
+        f"document.getElementById('run-{run.pk}-log').textContent.includes('line 099999')", timeout=30_000
+    )
+    started = time.monotonic()
+    assert page.evaluate("1 + 1") == 2
+    assert time.monotonic() - started < 1.0, "the page is frozen"
+    shown = page.locator(f"#run-{run.pk}-log").text_content()
+    assert len(shown) <= 450_000, "the page must keep a bounded tail"
+    tail = shown.splitlines()[-1000:]
+    assert tail == [f"line {i:06d} " + "x" * 40 for i in range(99000, 100000)]
+    shot(page, "09-run-100k-lines")
+
+
+def test_cancel_from_the_run_page(page, portal_url, team, local_target, submit):
+    run = submit(local_target, {"train.py": "import time\nprint('waiting', flush=True)\ntime.sleep(300)\n"})
+    sign_in(page, portal_url, team.contributor)
+    page.goto(f"{portal_url}/runs/{run.pk}/")
+    page.locator(f"#run-{run.pk}-log").locator("text=waiting").wait_for(timeout=30_000)
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click(f"#run-{run.pk}-cancel")
+    page.wait_for_selector(f"#run-{run.pk}-badge:has-text('Canceled')", timeout=30_000)
+    run.refresh_from_db()
+    assert run.status == RunStatus.CANCELED
+    shot(page, "10-run-canceled")

@@ -189,3 +189,34 @@ def test_detaching_a_target_is_refused_while_a_run_is_unfinished_and_keeps_histo
     target_detach(target=target, user=team.owner)
     run.refresh_from_db()
     assert run.target is None and run.status == RunStatus.COMPLETED
+
+
+def test_launching_twice_starts_the_script_once(any_target, make_snapshot):
+    """A worker that dies after launching and before saving the handle re-launches: nothing starts again."""
+    import uuid
+
+    from runs import executor, snapshots
+
+    snapshot = make_snapshot({"train.py": "import os\nopen('starts.txt', 'a').write('x')\n"})
+    backend = any_target.backend
+    try:
+        backend.ensure_snapshot(snapshot.sha256, snapshots.archive_path(snapshot.sha256))
+        assert backend.ensure_snapshot(snapshot.sha256, snapshots.archive_path(snapshot.sha256)) is False
+        launch = dict(
+            key=uuid.uuid4().hex,
+            sha256=snapshot.sha256,
+            script="train.py",
+            arguments=[],
+            env_kind="user",
+            env_arg="python3",
+            requirements="",
+            helper=executor.HELPER_SOURCE,
+        )
+        first = backend.launch(**launch)
+        second = backend.launch(**launch)
+        assert not first["already"] and second["already"]
+        assert first["run_dir"] == second["run_dir"]
+        wait_for(lambda: backend.poll(first).exit_code is not None, timeout=20, message="the script to end")
+        assert backend._read(f"{first['run_dir']}/src/starts.txt", 0, 100) == b"x"
+    finally:
+        backend.close()

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from runs import executor, services
+from runs import executor, lease, monitor, services
 from runs.models import Run, RunLogChunk, RunStatus
 from runs.tasks import execute_run
 from tests.conftest import wait_for
@@ -132,3 +132,68 @@ def test_worker_killed_mid_run_reaper_resumes_without_loss(
     assert len(seqs) > stored_at_kill
     starts = (Path(run.handle["run_dir"]) / "src" / "starts.txt").read_text().split()
     assert len(starts) == 1, f"the script started {len(starts)} times"
+
+
+def test_the_reaper_is_scheduled_with_celery_beat():
+    from portal.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["reap-runs"]
+    assert entry["task"] == "runs.tasks.reap_runs" and entry["task"] in app.tasks
+    assert entry["schedule"] < settings.RUN_LEASE_SECONDS
+
+
+def test_a_worker_shutting_down_hands_its_runs_back(team, local_target, make_snapshot):
+    """A monitor stops at once on shutdown, expiring its lease so the reaper can re-attach."""
+    snapshot = make_snapshot({"train.py": "import time\nprint('up', flush=True)\ntime.sleep(30)\n"})
+    run = Run.objects.create(
+        workspace=team.workspace,
+        experiment=services.experiment_get_or_create(workspace=team.workspace, user=team.owner, name="stop"),
+        snapshot=snapshot,
+        script="train.py",
+        target=local_target,
+        environment={"kind": "user", "interpreter": "python3"},
+        status=RunStatus.QUEUED,
+        queued_at=timezone.now(),
+    )
+    import threading
+
+    thread = threading.Thread(target=executor.execute, args=(run.pk,))
+    thread.start()
+    try:
+        wait_for(lambda: RunLogChunk.objects.filter(run=run).exists(), timeout=30, message="the run to start")
+        monitor.stopping.set()
+        thread.join(10)
+        assert not thread.is_alive()
+        run.refresh_from_db()
+        assert run.status == RunStatus.RUNNING and run.lease_expires_at <= timezone.now()
+        assert alive(int(run.handle["pid"])), "handing back must not stop the run"
+    finally:
+        monitor.stopping.clear()
+        thread.join(10)
+        run.refresh_from_db()
+        if run.handle:
+            run.target.backend.cancel(run.handle)
+
+
+def test_one_monitor_at_a_time_and_a_stale_one_stops_writing(team, local_target, make_snapshot, settings):
+    snapshot = make_snapshot({"train.py": "print('x')"})
+    run = Run.objects.create(
+        workspace=team.workspace,
+        experiment=services.experiment_get_or_create(workspace=team.workspace, user=team.owner, name="lease"),
+        snapshot=snapshot,
+        script="train.py",
+        target=local_target,
+        environment={"kind": "user", "interpreter": "python3"},
+        status=RunStatus.QUEUED,
+        queued_at=timezone.now(),
+    )
+    first = lease.claim(run.pk, "first")
+    assert first is not None and first.status == RunStatus.PREPARING
+    assert lease.claim(run.pk, "second") is None, "a live lease must not be taken"
+    Run.objects.filter(pk=run.pk).update(lease_expires_at=timezone.now())
+    second = lease.claim(run.pk, "second")
+    assert second is not None and second.lease_owner == "second"
+    with pytest.raises(lease.LeaseLost):
+        lease.update_run(first, "first", substep="stale write")
+    run.refresh_from_db()
+    assert run.substep != "stale write"

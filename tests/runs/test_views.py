@@ -170,7 +170,7 @@ def test_outputs_download_one_and_zip(team, login, run, settings, tmp_path):
     import io
     import zipfile
 
-    from runs.executor import outputs_dir
+    from runs.monitor import outputs_dir
 
     settings.VAR_DIR = tmp_path
     root = outputs_dir(run) / "outputs"
@@ -187,3 +187,26 @@ def test_outputs_download_one_and_zip(team, login, run, settings, tmp_path):
     )
     assert sorted(archive.namelist()) == ["outputs/model.txt", "outputs/sub/n.txt"]
     assert client.get(reverse("run-output", args=[run.pk, "../../secret"])).status_code == 404
+
+
+def test_target_pages_list_its_runs(team, login, run, local_target):
+    client = login(team.reader)
+    detail = client.get(reverse("target-detail", args=[local_target.name])).content.decode()
+    assert f'href="{reverse("run-detail", args=[run.pk])}"' in detail
+    listing = client.get(reverse("target-list")).content.decode()
+    assert '<span class="badge text-bg-info">1</span>' in listing
+
+
+def test_submit_form_prefills_the_experiment(team, login):
+    page = login(team.contributor).get(reverse("run-submit"), {"experiment": "exp-x"}).content.decode()
+    assert 'value="exp-x"' in page
+
+
+def test_folder_upload_with_many_files(team, login):
+    files = folder_upload({f"pkg/m{i}.py": f"X = {i}\n" for i in range(300)})
+    response = login(team.contributor).post(
+        reverse("snapshot-preview"),
+        {"files": [f for _, f in files], "paths": "\r\n".join(p for p, _ in files)},
+    )
+    assert response.status_code == 200, response.content.decode()[:300]
+    assert "300 files" in response.content.decode()

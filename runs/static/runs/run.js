@@ -24,10 +24,11 @@
   });
 
   function appendChunks(chunks, truncatedBefore) {
-    if (truncatedBefore !== undefined && truncatedBefore !== null && lastSeq < 0) {
+    // The server sends at most the last few hundred missing chunks: say where a gap is.
+    if (truncatedBefore !== undefined && truncatedBefore !== null && truncatedBefore > lastSeq + 1) {
       const note = document.createElement("span");
       note.className = "log-note";
-      note.textContent = "… earlier output is in the full log download …\n";
+      note.textContent = "… more output here: see the full log download …\n";
       logEl.appendChild(note);
     }
     const fragment = document.createDocumentFragment();
