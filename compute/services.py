@@ -184,7 +184,9 @@ def target_detach(*, target: ComputeTarget, user) -> None:
 
     active = target.runs.filter(status__in=UNFINISHED).count()
     if active:
-        raise TargetActionError(f"{target.name} has {active} unfinished run(s): cancel them or let them end first.")
+        raise TargetActionError(
+            f"{target.name} has {active} unfinished run(s): cancel them or let them end first."
+        )
     log.info("Target %s detached by %s", target.pk, user)
     target.delete()
 
