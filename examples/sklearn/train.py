@@ -12,12 +12,11 @@ import os
 import pickle
 
 import numpy as np
+from portal_run import Run
 from sklearn.datasets import load_iris
 from sklearn.linear_model import SGDClassifier
 from sklearn.metrics import accuracy_score, log_loss
 from sklearn.model_selection import train_test_split
-
-from portal_run import Run
 
 
 def main():
@@ -29,7 +28,9 @@ def main():
 
     run = Run.get_context()
     X, y = load_iris(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=args.seed, stratify=y)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.3, random_state=args.seed, stratify=y
+    )
     mean, std = X_train.mean(axis=0), X_train.std(axis=0)
     X_train, X_test = (X_train - mean) / std, (X_test - mean) / std
     classes = np.unique(y)
