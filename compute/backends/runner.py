@@ -143,11 +143,8 @@ finish $?
 POLL = r"""
 rd="$1"
 [ -d "$rd" ] || { echo "missing=1"; exit 0; }
-[ -f "$rd/exit_code" ] && echo "exit=$(cat "$rd/exit_code")"
-[ -f "$rd/phase" ] && echo "phase=$(cat "$rd/phase")"
-[ -f "$rd/env_result" ] && echo "env=$(cat "$rd/env_result")"
-[ -f "$rd/failure" ] && echo "failure=$(head -n 1 "$rd/failure")"
-[ -f "$rd/canceled" ] && echo "canceled=1"
+# Liveness first, files second: a job seen dead here wrote its exit code
+# before it died, so "dead and no exit code" really means killed.
 pid=$(cat "$rd/pid" 2>/dev/null)
 alive=0
 if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
@@ -156,6 +153,11 @@ if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
   if [ -r "/proc/$pid/stat" ] && grep -q ') Z' "/proc/$pid/stat"; then alive=0; fi
 fi
 echo "alive=$alive"
+[ -f "$rd/exit_code" ] && echo "exit=$(cat "$rd/exit_code")"
+[ -f "$rd/phase" ] && echo "phase=$(cat "$rd/phase")"
+[ -f "$rd/env_result" ] && echo "env=$(cat "$rd/env_result")"
+[ -f "$rd/failure" ] && echo "failure=$(head -n 1 "$rd/failure")"
+[ -f "$rd/canceled" ] && echo "canceled=1"
 # File sizes, so the reader skips files that did not grow (one fork with GNU stat).
 cd "$rd" && { stat -c 'size_%n=%s' stdout.log stderr.log system.log metrics.jsonl 2>/dev/null \
   || for f in stdout.log stderr.log system.log metrics.jsonl; do echo "size_$f=$(wc -c < "$f")"; done; }

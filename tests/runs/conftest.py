@@ -18,6 +18,14 @@ def local_target(team, tmp_path):
     return target
 
 
+@pytest.fixture(params=["local", "ssh"])
+def any_target(request, local_target):
+    """Each test using it runs on the local target and on an SSH target (the real sshd)."""
+    if request.param == "local":
+        return local_target
+    return request.getfixturevalue("ssh_target")(state=TargetState.SUCCEEDED)
+
+
 def folder_upload(files: dict[str, str | bytes], top: str = "proj"):
     """(relative path, file) pairs as a browser folder upload sends them."""
     return [

@@ -28,15 +28,15 @@ def test_spec_is_normalized_and_hashed():
         pip_env("-e .")
 
 
-def test_environment_is_built_once_then_reused(worker, local_target, submit):
-    first = finished(submit(local_target, {"train.py": USES_SIX}, environment=pip_env("six")), timeout=170)
+def test_environment_is_built_once_then_reused(worker, any_target, submit):
+    first = finished(submit(any_target, {"train.py": USES_SIX}, environment=pip_env("six")), timeout=170)
     assert first.status == RunStatus.COMPLETED, first.error + first.stderr_tail
     assert "Environment built in" in first.environment_note
     assert "six " in text_of(first, "stdout")
     prefix = text_of(first, "stdout").split()[-1]
     assert prefix.endswith(f"/envs/{pip_env('six')['hash']}")
 
-    second = finished(submit(local_target, {"train.py": USES_SIX}, environment=pip_env("six")), timeout=60)
+    second = finished(submit(any_target, {"train.py": USES_SIX}, environment=pip_env("six")), timeout=60)
     assert second.status == RunStatus.COMPLETED, second.error
     assert "Environment cache hit" in second.environment_note
     assert text_of(second, "stdout").split()[-1] == prefix

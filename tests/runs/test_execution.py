@@ -39,15 +39,6 @@ def assert_gapless(run):
     assert seqs == list(range(len(seqs)))
 
 
-@pytest.fixture(params=["local", "ssh"])
-def any_target(request, local_target):
-    if request.param == "local":
-        return local_target
-    from compute.models import TargetState
-
-    return request.getfixturevalue("ssh_target")(state=TargetState.SUCCEEDED)
-
-
 def test_run_completes_with_every_line_in_order(worker, any_target, submit):
     run = finished(submit(any_target, {"train.py": COUNTING}, arguments=["3000"]))
     assert run.status == RunStatus.COMPLETED, run.error
