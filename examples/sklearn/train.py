@@ -12,11 +12,12 @@ import os
 import pickle
 
 import numpy as np
-from portal_run import Run
 from sklearn.datasets import load_iris
 from sklearn.linear_model import SGDClassifier
 from sklearn.metrics import accuracy_score, log_loss
 from sklearn.model_selection import train_test_split
+
+from portal_run import Run
 
 
 def main():
