@@ -158,6 +158,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "compute.tasks.check_all_targets",
         "schedule": TARGET_CHECK_INTERVAL,
     },
+    "stop-idle-targets": {"task": "compute.tasks.stop_idle_targets", "schedule": 60},
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -187,6 +188,9 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 LOCAL_WORKDIR = env.str("PORTAL_LOCAL_WORKDIR", default=str(VAR_DIR / "local-target"))
 SSH_CONNECT_TIMEOUT = env.float("PORTAL_SSH_TIMEOUT", default=10.0)
 PREFLIGHT_TIMEOUT = env.float("PORTAL_PREFLIGHT_TIMEOUT", default=30.0)
+# Docker engines: the API client's timeout; how long a failed run's container is kept.
+DOCKER_TIMEOUT = env.float("PORTAL_DOCKER_TIMEOUT", default=30.0)
+DOCKER_KEEP_FAILED_MINUTES = env.int("PORTAL_DOCKER_KEEP_FAILED_MINUTES", default=60)
 
 LOGGING = {
     "version": 1,
