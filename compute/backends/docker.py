@@ -23,7 +23,7 @@ from django.conf import settings
 from docker.transport.basehttpadapter import BaseHTTPAdapter
 from docker.transport.sshconn import SSHConnection, SSHConnectionPool
 
-from .base import BackendError
+from .base import BackendError, HostKeyChanged, HostKeyUnconfirmed
 
 API_VERSION = "1.41"  # what podman's compatible service and Docker 20.10+ speak
 LABEL = "io.portal.target"
@@ -262,6 +262,8 @@ def _open(target, progress) -> Engine:
         folder, tls = _tls_files(target)
     try:
         client = docker.DockerClient(base_url=endpoint, version=API_VERSION, timeout=timeout, tls=tls)
+        # Otherwise REQUESTS_CA_BUNDLE in the environment replaces the engine's own CA.
+        client.api.trust_env = False
         engine = Engine(target, client, lambda: folder and shutil.rmtree(folder, ignore_errors=True))
         with engine._errors("Connecting"):
             client.ping()
@@ -308,7 +310,14 @@ def _open_over_ssh(target, progress, timeout) -> Engine:
             f"The SSH VM {target.config['ssh_target']} this engine is reached through is gone.",
             permanent=True,
         )
-    transport = vm.backend._connect(progress)
+    try:
+        transport = vm.backend._connect(progress)
+    except (HostKeyChanged, HostKeyUnconfirmed) as exc:
+        # The key belongs to the VM: confirming or re-pinning happens on its page.
+        raise BackendError(
+            f"Reaching the engine through {vm.name} is blocked: {exc.message} See {vm.name}'s page.",
+            permanent=True,
+        ) from None
     remote_socket = target.config.get("remote_socket") or "/var/run/docker.sock"
     progress(f"Opening the engine's socket {remote_socket} on {vm.name}")
     client = docker.DockerClient(base_url="tcp://127.0.0.1:9", version=API_VERSION, timeout=timeout)

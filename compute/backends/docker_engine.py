@@ -66,6 +66,9 @@ class DockerEngineForm(TargetForm):
             host, _, port = endpoint.removeprefix("tcp://").rpartition(":")
             if not host or not port.isdigit() or not 0 < int(port) < 65536:
                 self.add_error("endpoint", "Write tcp://host:port, e.g. tcp://build1.lan:2376.")
+            for field in ("tls_ca", "tls_cert", "tls_key"):
+                if data.get(field) and "-----BEGIN " not in data[field]:
+                    self.add_error(field, "Paste the PEM text, from -----BEGIN … to -----END … .")
             missing = [self.fields[f].label for f in ("tls_ca", "tls_cert", "tls_key") if not data.get(f)]
             if missing:
                 # A plain-TCP engine is root on that machine for anyone on the network.

@@ -42,3 +42,19 @@ def engine_target(team, podman_engine):
         )
 
     return _make
+
+
+@pytest.fixture(scope="session")
+def tls_engine(podman_engine):
+    """podman's API behind TLS with client certificates, like dockerd --tlsverify."""
+    from tests.secret_scan import plant
+
+    from .tls import TLSEngineProxy, make_pki
+
+    pki = make_pki()
+    plant(pki["client_key"])
+    plant(pki["stranger_key"])
+    proxy = TLSEngineProxy(podman_engine.socket, pki)
+    proxy.pki = pki
+    yield proxy
+    proxy.close()
