@@ -118,6 +118,9 @@ class DockerVMBackend(Backend):
             engine.start(self._container(engine))
 
     def deprovision(self, progress):
+        if not self.target.config.get("container"):
+            progress("No container was made: nothing to remove")
+            return
         try:
             engine_target = engine_of(self.target)
         except BackendError:
