@@ -65,6 +65,8 @@ def target_attach(
 def target_request_check(*, target: ComputeTarget, user=None) -> None:
     if target.is_busy:
         raise TargetActionError(f"{target.name} is busy ({target.activity or target.state}).")
+    if target.state == TargetState.HOST_KEY_PENDING:
+        raise TargetActionError("Confirm or reject the host key first.")
     if target.state == TargetState.STOPPED:
         raise TargetActionError(f"{target.name} is stopped: start it to check it.")
     target.activity = "Queued for a check"

@@ -130,7 +130,7 @@ EMBEDDED = not REDIS_URL
 
 if EMBEDDED:
     CHANNEL_LAYERS = {"default": {"BACKEND": "portal.layers.EmbeddedChannelLayer"}}
-    CELERY_BROKER_URL = "memory://"
+    CELERY_BROKER_URL = "memory://localhost/"
 else:
     CHANNEL_LAYERS = {
         "default": {

@@ -11,10 +11,11 @@ from celery.contrib.testing.worker import start_worker
 from django.test import Client
 
 from portal.celery import app as celery_app
+from portal.live import LiveConsumer
 from portal.models import Role
 
 from . import factories, servers
-from .secret_scan import SecretScanLogHandler, plant
+from .secret_scan import SecretLeak, SecretScanLogHandler, leaked_in, plant
 
 # Overridable so two checkouts can run their suites side by side.
 SSH_USER = os.environ.get("PORTAL_TEST_SSH_USER", "portaltest")
@@ -37,6 +38,21 @@ def secret_log_scan():
     root.removeHandler(handler)
     root.setLevel(old_level)
     assert not handler.leaks, f"planted secrets were logged: {handler.leaks}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def secret_frame_scan():
+    """Every websocket frame a live consumer sends is searched for planted secrets."""
+    original = LiveConsumer.send
+
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        if text_data and (secret := leaked_in(text_data)):
+            raise SecretLeak(f"A planted secret went out over a websocket: {secret[:8]}…")
+        return await original(self, text_data=text_data, bytes_data=bytes_data, close=close)
+
+    LiveConsumer.send = send
+    yield
+    LiveConsumer.send = original
 
 
 # ---- people and workspaces ---------------------------------------------------

@@ -90,14 +90,3 @@ def test_admin_never_shows_secrets(team, ssh_target, client, django_user_model):
     page = client.get(f"/admin/compute/computetarget/{target.pk}/change/").content.decode()
     assert "Credentials set" in page and "password" in page
     assert target.encrypted_secrets["password"] not in page  # not even the ciphertext
-
-
-def test_detach_forgets_the_target_but_not_the_local_computer(team, login, ssh_target):
-    ssh_target("vm1")
-    client = login(team.contributor)
-    assert "Detach vm1?" in client.get("/compute/vm1/detach/").content.decode()
-    client.post("/compute/vm1/detach/")
-    assert not ComputeTarget.objects.filter(name="vm1").exists()
-    response = client.post("/compute/local/detach/", follow=True)
-    assert "cannot be detached" in response.content.decode()
-    assert ComputeTarget.objects.filter(workspace=team.workspace, kind="local").exists()

@@ -136,3 +136,15 @@ def test_websocket_for_another_workspaces_object_is_refused(team, login, target_
     assert _connect(target_path, client=client) is False
     assert _connect(f"/ws/workspaces/{team.workspace.pk}/targets/", client=client) is False
     assert _connect(f"/ws/workspaces/{team.other_workspace.pk}/targets/", client=client) is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_secret_scan_catches_a_leak_in_a_frame(team, login, target_path):
+    """The scan itself can fail: a frame holding a planted secret is refused."""
+    from compute.models import ComputeTarget
+    from tests.conftest import SSH_PASSWORD
+    from tests.secret_scan import SecretLeak
+
+    ComputeTarget.objects.filter(workspace=team.workspace, kind="local").update(last_error=SSH_PASSWORD)
+    with pytest.raises(SecretLeak):
+        _connect(target_path, client=login(team.owner))
