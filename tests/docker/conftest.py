@@ -58,3 +58,13 @@ def tls_engine(podman_engine):
     proxy.pki = pki
     yield proxy
     proxy.close()
+
+
+# The browser fixtures of tests/e2e, for this folder's browser tests.
+from tests.e2e.conftest import (  # noqa: E402, F401
+    browser_context_args,
+    browser_type_launch_args,
+    live_portal,
+    screenshot,
+    sign_in,
+)
