@@ -25,6 +25,8 @@ from docker.transport.sshconn import SSHConnection, SSHConnectionPool
 
 from .base import BackendError, HostKeyChanged, HostKeyUnconfirmed
 
+_WITH_TIMEOUT = 'if command -v timeout >/dev/null 2>&1; then exec timeout -k 2 "$0" "$@"; else exec "$@"; fi'
+TIMED_OUT = 124
 API_VERSION = "1.41"  # what podman's compatible service and Docker 20.10+ speak
 LABEL = "io.portal.target"
 
@@ -185,12 +187,22 @@ class Engine:
         with self._errors(f"Removing the container {container.name}"), suppress(docker.errors.NotFound):
             container.remove(force=True)
 
-    def exec(self, container, argv: list[str], *, workdir: str | None = None) -> tuple[int, str, str]:
-        """Run argv in a running container; (exit code, stdout, stderr)."""
+    def exec(self, container, argv: list[str], *, timeout: float | None = None, binary: bool = False):
+        """Run argv in a running container; (exit code, stdout, stderr), as text
+        unless ``binary``. ``timeout`` bounds the wait for its output."""
+        limit = timeout or self.client.api.timeout
+        # The engine's exec stream has no deadline of its own: ``timeout``
+        # inside the container bounds it (and kills what overran).
+        argv = ["/bin/sh", "-c", _WITH_TIMEOUT, str(max(int(limit), 1)), *argv]
         with self._errors(f"Running a command in {container.name}"):
-            result = container.exec_run(argv, demux=True, workdir=workdir)
+            result = container.exec_run(argv, demux=True)
+        if result.exit_code == TIMED_OUT:
+            raise BackendError(f"A command in {container.name} took longer than {limit:.0f} s.")
         out, err = result.output or (b"", b"")
-        return result.exit_code, (out or b"").decode(errors="replace"), (err or b"").decode(errors="replace")
+        out, err = out or b"", err or b""
+        if binary:
+            return result.exit_code, out, err
+        return result.exit_code, out.decode(errors="replace"), err.decode(errors="replace")
 
     def put_file(self, container, folder: str, name: str, data: bytes) -> None:
         """Write one file into a folder of the container (the folder must exist)."""
@@ -199,20 +211,43 @@ class Engine:
             info = tarfile.TarInfo(name)
             info.size, info.mode = len(data), 0o644
             tar.addfile(info, io.BytesIO(data))
+        self._put_archive(container, folder, buffer.getvalue(), name)
+
+    def put_path(self, container, folder: str, name: str, path: Path) -> None:
+        """Copy a local file into a folder of the container, streamed from disk."""
+        with tempfile.TemporaryFile() as spool:
+            with tarfile.open(fileobj=spool, mode="w") as tar:
+                tar.add(str(path), arcname=name, recursive=False)
+            spool.seek(0)
+            self._put_archive(container, folder, spool, name)
+
+    def _put_archive(self, container, folder, data, name):
         with self._errors(f"Copying {name} into {container.name}"):
-            if not container.put_archive(folder, buffer.getvalue()):
+            if not container.put_archive(folder, data):
                 raise BackendError(f"The engine refused to copy {name} into {container.name}.")
 
     def get_file(self, container, path: str) -> bytes:
         """One regular file's content from the container."""
-        with self._errors(f"Copying {path} out of {container.name}"):
-            stream, _ = container.get_archive(path)
-            buffer = io.BytesIO(b"".join(stream))
-        with tarfile.open(fileobj=buffer) as tar:
-            member = next((m for m in tar.getmembers() if m.isfile()), None)
-            if member is None:
-                raise BackendError(f"{path} in {container.name} is not a regular file.")
-            return tar.extractfile(member).read()
+        buffer = io.BytesIO()
+        self.copy_out(container, path, buffer)
+        return buffer.getvalue()
+
+    def copy_out(self, container, path: str, sink) -> None:
+        """Stream one regular file of the container into ``sink``."""
+        with tempfile.TemporaryFile() as spool:
+            with self._errors(f"Copying {path} out of {container.name}"):
+                try:
+                    stream, _ = container.get_archive(path)
+                except docker.errors.NotFound:
+                    raise BackendError(f"{path} does not exist in {container.name}.") from None
+                for chunk in stream:
+                    spool.write(chunk)
+            spool.seek(0)
+            with tarfile.open(fileobj=spool) as tar:
+                member = next((m for m in tar if m.isfile()), None)
+                if member is None:
+                    raise BackendError(f"{path} in {container.name} is not a regular file.")
+                shutil.copyfileobj(tar.extractfile(member), sink)
 
     def close(self) -> None:
         try:
@@ -229,12 +264,15 @@ class Engine:
         except docker.errors.APIError as exc:
             detail = exc.explanation or str(exc)
             raise BackendError(f"{what} failed on the engine at {self.where}: {detail}") from None
+        except (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError):
+            timeout = self.client.api.timeout
+            raise BackendError(
+                f"{what}: the engine at {self.where} did not answer within {timeout:.0f} s."
+            ) from None
         except (requests.exceptions.ConnectionError, urllib3.exceptions.HTTPError, OSError) as exc:
             raise BackendError(
                 f"{what}: the engine at {self.where} cannot be reached ({_reason(exc)})."
             ) from None
-        except requests.exceptions.Timeout:
-            raise BackendError(f"{what}: the engine at {self.where} did not answer in time.") from None
         except docker.errors.DockerException as exc:
             raise BackendError(f"{what} failed on the engine at {self.where}: {exc}") from None
 
@@ -247,6 +285,11 @@ def connect(engine_target, progress=lambda step: None):
         yield engine
     finally:
         engine.close()
+
+
+def open_engine(engine_target, progress=lambda step: None) -> Engine:
+    """An open Engine the caller closes (held across a run's many commands)."""
+    return _open(engine_target, progress)
 
 
 def _open(target, progress) -> Engine:

@@ -8,6 +8,7 @@ from ..models import ComputeTarget
 from . import docker as engines
 from . import preflight
 from .base import Backend, BackendError
+from .docker_exec import ContainerExecMixin
 from .docker_forms import ContainerLimitsForm
 
 WORKDIR = "/portal"
@@ -39,7 +40,7 @@ def engine_of(target) -> ComputeTarget:
     return engine
 
 
-class DockerVMBackend(Backend):
+class DockerVMBackend(ContainerExecMixin, Backend):
     kind = "docker-vm"
     label = "Virtual machine (container)"
     description = "A new VM with CPU, memory and GPU limits, made on one of your Docker engines."
@@ -96,7 +97,9 @@ class DockerVMBackend(Backend):
             if container.status != "running":
                 raise BackendError(f"The VM's container is {container.status}, not running.")
             progress("Preflight: OS, CPUs, memory, disk, Python, conda, docker, GPUs (docker exec)")
-            _, out, _ = engine.exec(container, preflight.command(self.workdir))
+            _, out, _ = engine.exec(
+                container, preflight.command(self.workdir), timeout=settings.PREFLIGHT_TIMEOUT
+            )
             caps = preflight.parse(out, workdir=self.workdir)
         # The container sees the host's CPUs; its limits are what a run gets.
         caps.update(
@@ -131,6 +134,13 @@ class DockerVMBackend(Backend):
             if container is not None:
                 progress("Removing the container and its files")
                 engine.remove(container)
+
+    # ---- for the run primitives (docker_exec.py) ----------------------------------
+    def _open_engine(self):
+        return engines.open_engine(engine_of(self.target))
+
+    def _exec_container(self, engine):
+        return engine.container(self._container_ref())
 
     def _container_ref(self) -> str:
         return self.target.config.get("container") or self.container_name
