@@ -80,7 +80,7 @@ def target_detail(request, name):
             "events": selectors.target_events(target=target),
             "secret_fields": [
                 (field, label, target.has_secret(field))
-                for field, label in target.backend.secret_fields.items()
+                for field, label in target.backend.shown_secret_fields().items()
             ],
         },
     )

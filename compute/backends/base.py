@@ -54,6 +54,10 @@ class Backend:
     def config_form(cls):
         raise NotImplementedError
 
+    def shown_secret_fields(self) -> dict[str, str]:
+        """The secret fields the status page offers to replace or clear."""
+        return self.secret_fields
+
     @classmethod
     def summary(cls, capabilities: dict) -> str | None:
         """The one-line reason a passed check records; None for the default."""

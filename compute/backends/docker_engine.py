@@ -107,6 +107,10 @@ class DockerEngineBackend(Backend):
     def workdir(self) -> str:
         return ""
 
+    def shown_secret_fields(self):
+        """TLS material matters for tcp:// engines only."""
+        return self.secret_fields if self.target.config.get("endpoint", "").startswith("tcp://") else {}
+
     @property
     def endpoint(self) -> str:
         return engines.describe_endpoint(self.target.config)
