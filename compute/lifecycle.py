@@ -156,6 +156,16 @@ def stop_idle_targets(*, now=None) -> list[str]:
     return stopped
 
 
+def remove_expired_run_containers() -> None:
+    from .backends.docker_instance import remove_expired_run_containers as remove
+
+    for engine in ComputeTarget.objects.filter(kind="docker", state=TargetState.SUCCEEDED):
+        try:
+            remove(engine)
+        except BackendError as exc:
+            log.info("Engine %s: kept run containers not cleaned: %s", engine.name, exc.message)
+
+
 # ---- helpers --------------------------------------------------------------------
 
 

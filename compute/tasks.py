@@ -46,3 +46,9 @@ def delete_target(target_id: int) -> None:
 def stop_idle_targets() -> None:
     """Periodic (celery beat): idle shutdown of created VMs."""
     lifecycle.stop_idle_targets()
+
+
+@shared_task(ignore_result=True)
+def remove_expired_run_containers() -> None:
+    """Periodic (celery beat): containers kept after failed runs go once their time is up."""
+    lifecycle.remove_expired_run_containers()

@@ -159,6 +159,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": TARGET_CHECK_INTERVAL,
     },
     "stop-idle-targets": {"task": "compute.tasks.stop_idle_targets", "schedule": 60},
+    "remove-expired-run-containers": {"task": "compute.tasks.remove_expired_run_containers", "schedule": 300},
 }
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -29,6 +29,7 @@ _WITH_TIMEOUT = 'if command -v timeout >/dev/null 2>&1; then exec timeout -k 2 "
 TIMED_OUT = 124
 API_VERSION = "1.41"  # what podman's compatible service and Docker 20.10+ speak
 LABEL = "io.portal.target"
+RUN_LABEL = "io.portal.run"
 
 # Bridges the API over the SSH channel's stdin/stdout to the engine's socket on
 # the VM. python3 is on every VM that passed the preflight; socat may not be.
@@ -137,13 +138,25 @@ class Engine:
                 ) from None
 
     # ---- containers -----------------------------------------------------------
-    def create(self, *, name: str, image: str, command: list[str], cpus: float, memory_gb: float, gpus: int):
-        """A container with exactly these limits (created, not started)."""
+    def create(
+        self,
+        *,
+        owner: int,
+        name: str,
+        image: str,
+        command: list[str],
+        cpus: float,
+        memory_gb: float,
+        gpus: int,
+        labels: dict | None = None,
+    ):
+        """A container with exactly these limits (created, not started), labelled
+        with the pk of the target it belongs to (``owner``)."""
         memory = int(memory_gb * 1024**3)
         kwargs = {
             "name": name,
             "command": command,
-            "labels": {LABEL: str(self.target.pk) if self.target else ""},
+            "labels": {LABEL: str(owner), **(labels or {})},
             "nano_cpus": int(cpus * 1e9),
             "mem_limit": memory,
             "memswap_limit": memory,  # no swap: a run over its memory is killed, visibly
@@ -166,6 +179,11 @@ class Engine:
                 raise BackendError(
                     f"The container {name_or_id} is gone from the engine at {self.where}.", permanent=True
                 ) from None
+
+    def run_containers(self) -> list:
+        """Every per-run container the portal made on this engine."""
+        with self._errors("Listing the run containers"):
+            return self.client.containers.list(all=True, filters={"label": RUN_LABEL})
 
     def labelled(self, target_id: int) -> list:
         """Containers the portal made for one target."""

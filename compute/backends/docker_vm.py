@@ -10,6 +10,7 @@ from . import preflight
 from .base import Backend, BackendError
 from .docker_exec import ContainerExecMixin
 from .docker_forms import ContainerLimitsForm
+from .runner import RunnerMixin
 
 WORKDIR = "/portal"
 # PID 1 of the VM: exits at once on SIGTERM so Stop is quick.
@@ -40,7 +41,7 @@ def engine_of(target) -> ComputeTarget:
     return engine
 
 
-class DockerVMBackend(ContainerExecMixin, Backend):
+class DockerVMBackend(ContainerExecMixin, RunnerMixin, Backend):
     kind = "docker-vm"
     label = "Virtual machine (container)"
     description = "A new VM with CPU, memory and GPU limits, made on one of your Docker engines."
@@ -76,6 +77,7 @@ class DockerVMBackend(ContainerExecMixin, Backend):
                 f"{config['gpus']} GPUs"
             )
             container = engine.create(
+                owner=self.target.pk,
                 name=self.container_name,
                 image=config["image"],
                 command=KEEP_ALIVE,

@@ -159,6 +159,8 @@ def test_vm_that_cannot_be_created_says_why(
         lambda: ComputeTarget.objects.filter(pk=target.pk, state=TargetState.FAILED).first(), timeout=60
     )
     assert reason in failed.last_error and failed.activity == ""
+    made = podman.podman("ps", "-aq", "--filter", f"label={podman.LABEL}={target.pk}").stdout.split()
+    assert len(made) == (1 if "python3" in reason else 0)  # only the busybox VM got as far as a container
     # a failed VM can still be deleted, and leaves nothing behind
     lifecycle.target_request_delete(target=failed)
     wait_for(lambda: not ComputeTarget.objects.filter(pk=target.pk).exists(), timeout=30)
