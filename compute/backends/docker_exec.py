@@ -52,6 +52,14 @@ class ContainerExecMixin:
             self.close()  # the next call reconnects
             raise
 
+    def poll(self, handle):
+        state = super().poll(handle)
+        if state.ended and state.exit_code is None and not state.missing:
+            # runner.POLL reads exit_code before it checks the pid: a job that
+            # wrote its exit code and exited between the two reads looks killed.
+            state = super().poll(handle)
+        return state
+
     # ---- primitives --------------------------------------------------------------
     def _sh(self, script: str, args: list[str], *, timeout: float | None = None):
         return self._run(["/bin/sh", "-c", script, "sh", *args], timeout=timeout)

@@ -159,7 +159,7 @@ def test_out_of_memory_is_reported_as_such(instance, tmp_path):
     backend = instance(memory_gb=0.1)
     handle = launch(backend, tmp_path, HOG, "hog1")
     state = wait_ended(backend, handle)
-    assert state.exit_code == 137
+    assert state.exit_code == 137, (state, backend.read_logs(handle, {}))
     assert state.failure.startswith("killed: out of memory")
     backend.fetch_outputs(handle, tmp_path / "out.tar.gz")
     assert container_status(run_container_name("hog1")) == "exited"  # kept for inspection
