@@ -7,6 +7,7 @@ key and credentials, carries the Docker API to the engine's socket there.
 Every SDK error leaves this module as a BackendError in plain words.
 """
 
+import hashlib
 import io
 import shlex
 import shutil
@@ -88,6 +89,34 @@ class _SSHAdapter(BaseHTTPAdapter):
         self.pool.close()
 
 
+ENV_PREFIX = "/opt/portal-env"
+_DOCKERFILE = f"""FROM {{base}}
+COPY requirements.txt /tmp/portal-requirements.txt
+RUN python3 -m venv {ENV_PREFIX} \\
+ && {ENV_PREFIX}/bin/python -m pip install --disable-pip-version-check -r /tmp/portal-requirements.txt
+ENV PATH={ENV_PREFIX}/bin:$PATH
+"""
+
+
+def _build_context(base: str, requirements: str):
+    """A tar build context: the Dockerfile and the requirements, nothing else."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, text in (("Dockerfile", _DOCKERFILE.format(base=base)), ("requirements.txt", requirements)):
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    return buffer
+
+
+def env_image_tag(base: str, spec_hash: str) -> str:
+    """One image per base image and environment spec."""
+    digest = hashlib.sha256(f"{base}\n{spec_hash}".encode()).hexdigest()[:20]
+    return f"localhost/portal-env:{digest}"
+
+
 def describe_endpoint(config: dict) -> str:
     if config.get("ssh_target"):
         return f"ssh://{config['ssh_target']}{config.get('remote_socket') or '/var/run/docker.sock'}"
@@ -136,6 +165,36 @@ class Engine:
                     f"implicitly: build or load it there first (docker pull / docker load).",
                     permanent=True,
                 ) from None
+
+    def build_env_image(self, *, base: str, requirements: str, tag: str, on_line) -> str:
+        """The environment image: ``base`` + a venv with ``requirements``, tagged
+        ``tag`` (derived from the spec hash) and reused while it exists. Returns
+        "hit" or "built"; each build log line goes to ``on_line`` as it comes."""
+        with self._errors(f"Looking for the image {tag}"):
+            try:
+                self.client.images.get(tag)
+                return "hit"
+            except docker.errors.ImageNotFound:
+                pass
+        self.require_image(base)
+        context = _build_context(base, requirements)
+        api, default = self.client.api, self.client.api.timeout
+        api.timeout = settings.DOCKER_BUILD_TIMEOUT  # pip may be silent for a long time
+        try:
+            with self._errors(f"Building the image {tag}"):
+                for event in api.build(
+                    fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True, decode=True
+                ):
+                    if "error" in event or "errorDetail" in event:
+                        detail = event.get("error") or event["errorDetail"].get("message", "")
+                        raise BackendError(f"The image build failed: {detail.strip()}", permanent=True)
+                    text = event.get("stream", "")
+                    for line in text.splitlines():
+                        if line.strip():
+                            on_line(line)
+        finally:
+            api.timeout = default
+        return "built"
 
     # ---- containers -----------------------------------------------------------
     def create(
