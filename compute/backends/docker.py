@@ -211,17 +211,19 @@ class Engine:
     ):
         """A container with exactly these limits (created, not started), labelled
         with the pk of the target it belongs to (``owner``)."""
-        memory = int(memory_gb * 1024**3)
         kwargs = {
             "name": name,
             "command": command,
             "labels": {LABEL: str(owner), **(labels or {})},
-            "nano_cpus": int(cpus * 1e9),
-            "mem_limit": memory,
-            "memswap_limit": memory,  # no swap: a run over its memory is killed, visibly
             "detach": True,
             "stop_signal": "SIGTERM",
         }
+        if cpus:
+            kwargs["nano_cpus"] = int(cpus * 1e9)
+        if memory_gb:
+            memory = int(memory_gb * 1024**3)
+            # no swap: a run over its memory is killed, visibly
+            kwargs.update(mem_limit=memory, memswap_limit=memory)
         if gpus:
             kwargs["device_requests"] = [docker.types.DeviceRequest(count=gpus, capabilities=[["gpu"]])]
         self.require_image(image)

@@ -62,6 +62,14 @@ class ContainerInstanceBackend(ContainerExecMixin, RunnerMixin, Backend):
     def connect(self, progress=lambda step: None):
         return engines.connect(engine_of(self.target), progress)
 
+    @property
+    def run_config(self) -> dict:
+        """Image and limits each run's container gets."""
+        return self.target.config
+
+    def _engine_target(self):
+        return engine_of(self.target)
+
     @classmethod
     def summary(cls, capabilities):
         return (
@@ -104,7 +112,7 @@ class ContainerInstanceBackend(ContainerExecMixin, RunnerMixin, Backend):
 
     # ---- runs: one container each --------------------------------------------------
     def _open_engine(self):
-        return engines.open_engine(engine_of(self.target))
+        return engines.open_engine(self._engine_target())
 
     def _exec_container(self, engine):
         raise BackendError("No run container is selected.")
@@ -121,7 +129,7 @@ class ContainerInstanceBackend(ContainerExecMixin, RunnerMixin, Backend):
         if existing is not None:  # launched before: the run folder inside says so
             self._box = existing
             return super().launch(key=key, sha256=sha256, **kwargs)
-        config = self.target.config
+        config = self.run_config
         container = engine.create(
             owner=self.target.pk,
             name=name,
@@ -154,7 +162,7 @@ class ContainerInstanceBackend(ContainerExecMixin, RunnerMixin, Backend):
         state = super().poll(handle)
         if state.exit_code == OOM_EXIT and not state.canceled and self._oom_killed():
             state.failure = (
-                f"killed: out of memory (the container's limit is {self.target.config['memory_gb']:g} GB)"
+                f"killed: out of memory (the container's limit is {self.run_config['memory_gb']:g} GB)"
             )
         self._last_state = state
         return state
