@@ -39,15 +39,31 @@ def engine_for(target) -> ComputeTarget:
     return engine
 
 
-class DockerRunBackend(ContainerInstanceBackend):
-    """Runs of ``target`` in containers of an environment image on its engine."""
+def backend_for_run(target, environment: dict):
+    """The backend a run executes through: the target's own, or containers of
+    the environment's image when the run uses Docker. A container instance
+    builds pip environments into images too (its containers do not last)."""
+    docker = environment.get("docker")
+    if not docker and not (target.kind == "container" and environment.get("kind") == "pip"):
+        return target.backend
+    base = environment.get("base_image") if docker else target.config["image"]
+    if environment.get("kind") == "pip":
+        return DockerRunBackend(
+            target, base_image=base, requirements=environment["requirements"], spec_hash=environment["hash"]
+        )
+    return DockerRunBackend(target, base_image=base, requirements=None, spec_hash="")
 
-    def __init__(self, target, *, base_image: str, requirements: str, spec_hash: str):
+
+class DockerRunBackend(ContainerInstanceBackend):
+    """Runs of ``target`` in containers of an environment image on its engine.
+    Without requirements the base image itself is used."""
+
+    def __init__(self, target, *, base_image: str, requirements: str | None, spec_hash: str):
         super().__init__(target)
         self.engine_target = engine_for(target)
         self.base_image = base_image
         self.requirements = requirements
-        self.tag = engines.env_image_tag(base_image, spec_hash)
+        self.tag = base_image if requirements is None else engines.env_image_tag(base_image, spec_hash)
         limits = (
             {k: target.config[k] for k in ("cpus", "memory_gb", "gpus")}
             if target.kind == "container"
@@ -63,8 +79,12 @@ class DockerRunBackend(ContainerInstanceBackend):
         return self.engine_target
 
     def prepare_image(self, on_line) -> str:
-        """Build the environment image unless it exists: "hit" or "built"."""
+        """Build the environment image unless it exists: "hit", "built", or
+        "base" when the base image is used as it is."""
         engine, _ = self._engine_only()
+        if self.requirements is None:
+            engine.require_image(self.base_image)
+            return "base"
         return engine.build_env_image(
             base=self.base_image, requirements=self.requirements, tag=self.tag, on_line=on_line
         )

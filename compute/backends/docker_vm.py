@@ -3,6 +3,7 @@ behaves as a VM target (preflight and runs through ``docker exec``)."""
 
 from django import forms
 from django.conf import settings
+from django.utils import timezone
 
 from ..models import ComputeTarget
 from . import docker as engines
@@ -136,6 +137,13 @@ class DockerVMBackend(ContainerExecMixin, RunnerMixin, Backend):
             if container is not None:
                 progress("Removing the container and its files")
                 engine.remove(container)
+
+    def fetch_outputs(self, handle, dest):
+        """A run just ended here: idle shutdown counts from now."""
+        try:
+            return super().fetch_outputs(handle, dest)
+        finally:
+            type(self.target).objects.filter(pk=self.target.pk).update(last_used_at=timezone.now())
 
     # ---- for the run primitives (docker_exec.py) ----------------------------------
     def _open_engine(self):
