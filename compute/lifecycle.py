@@ -9,6 +9,7 @@ import logging
 from datetime import timedelta
 
 from django.db import DatabaseError, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from .backends import get_backend
@@ -71,6 +72,8 @@ def target_request_delete(*, target: ComputeTarget, user=None) -> None:
         raise TargetActionError(f"{target.name} was attached: detach it instead.")
     if target.state not in DELETABLE:
         raise TargetActionError(f"{target.name} is busy ({target.activity or target.state_label}).")
+    if target.has_active_runs():
+        raise TargetActionError(f"Runs are active on {target.name}: cancel them or let them finish first.")
     target.activity = "Queued"
     _transition(target, TargetState.DELETING, "Delete requested.", actor=user)
     _queue("delete_target", target)
@@ -134,9 +137,21 @@ def target_delete_now(*, target_id: int) -> None:
     except BackendError as exc:
         _transition(target, TargetState.FAILED, f"Deleting failed: {exc.message} Try Delete again.")
         return
-    log.info("Target %s deleted", target.pk)
+    pk = target.pk
+    try:
+        with transaction.atomic():
+            target.delete()
+    except ProtectedError:
+        # Runs in its history refer to it: what it made is gone, the record stays.
+        _transition(
+            target,
+            TargetState.FAILED,
+            "Deleted on the engine; the portal keeps this record because runs in its history refer to it.",
+        )
+        return
+    log.info("Target %s deleted", pk)
+    target.pk = pk  # delete() cleared it; the pushes name the row and page by it
     push_target_deleted(target)
-    target.delete()
 
 
 def stop_idle_targets(*, now=None) -> list[str]:
