@@ -167,9 +167,9 @@ class ContainerInstanceBackend(ContainerExecMixin, RunnerMixin, Backend):
         self._last_state = state
         return state
 
-    def read_logs(self, handle, offsets):
+    def read_logs(self, handle, offsets, sizes=None):
         self._select(handle)
-        return super().read_logs(handle, offsets)
+        return super().read_logs(handle, offsets, sizes)
 
     def cancel(self, handle):
         self._select(handle)

@@ -155,6 +155,9 @@ if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
   if [ -r "/proc/$pid/stat" ] && grep -q ') Z' "/proc/$pid/stat"; then alive=0; fi
 fi
 echo "alive=$alive"
+# File sizes, so the reader skips files that did not grow (one fork with GNU stat).
+cd "$rd" && { stat -c 'size_%n=%s' stdout.log stderr.log system.log metrics.jsonl 2>/dev/null \
+  || for f in stdout.log stderr.log system.log metrics.jsonl; do echo "size_$f=$(wc -c < "$f")"; done; }
 """
 
 CANCEL = r"""
@@ -196,6 +199,7 @@ class RunState:
     failure: str = ""
     canceled: bool = False
     missing: bool = False
+    sizes: dict | None = None  # file name -> bytes, when the target reported them
 
     @property
     def ended(self) -> bool:
@@ -296,14 +300,25 @@ class RunnerMixin:
             failure=fields.get("failure", ""),
             canceled=fields.get("canceled") == "1",
             missing=fields.get("missing") == "1",
+            sizes={
+                name: int(fields[f"size_{filename}"])
+                for name, filename in LOG_FILES.items()
+                if fields.get(f"size_{filename}", "").strip().isdigit()
+            }
+            or None,
         )
 
-    def read_logs(self, handle: dict, offsets: dict) -> dict:
-        """New bytes of each log file (and the metrics file) from the given offsets."""
-        return {
-            name: self._read(f"{handle['run_dir']}/{filename}", int(offsets.get(name, 0)), READ_LIMIT)
-            for name, filename in LOG_FILES.items()
-        }
+    def read_logs(self, handle: dict, offsets: dict, sizes: dict | None = None) -> dict:
+        """New bytes of each log file (and the metrics file) from the given offsets;
+        with ``sizes`` from poll(), files that did not grow are not read at all."""
+        data = {}
+        for name, filename in LOG_FILES.items():
+            offset = int(offsets.get(name, 0))
+            if sizes is not None and name in sizes and sizes[name] <= offset:
+                data[name] = b""
+            else:
+                data[name] = self._read(f"{handle['run_dir']}/{filename}", offset, READ_LIMIT)
+        return data
 
     def cancel(self, handle: dict) -> None:
         """Kill the job's whole process group: TERM, then KILL after 5 s."""
