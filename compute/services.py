@@ -209,6 +209,13 @@ def target_detach(*, target: ComputeTarget, user) -> None:
     ).values_list("name", flat=True)
     if target.kind == "docker" and users:
         raise TargetActionError(f"{target.name} hosts {', '.join(users)}: delete those first.")
+    from runs.models import UNFINISHED
+
+    active = target.runs.filter(status__in=UNFINISHED).count()
+    if active:
+        raise TargetActionError(
+            f"{target.name} has {active} unfinished run(s): cancel them or let them end first."
+        )
     log.info("Target %s detached by %s", target.pk, user)
     target.delete()
 

@@ -1,3 +1,4 @@
 from compute.routing import websocket_urlpatterns as compute_ws
+from runs.routing import websocket_urlpatterns as runs_ws
 
-websocket_urlpatterns = [*compute_ws]
+websocket_urlpatterns = [*compute_ws, *runs_ws]

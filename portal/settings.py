@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "template_partials",
     "portal",
     "compute",
+    "runs",
 ]
 
 MIDDLEWARE = [
@@ -160,6 +161,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "stop-idle-targets": {"task": "compute.tasks.stop_idle_targets", "schedule": 60},
     "remove-expired-run-containers": {"task": "compute.tasks.remove_expired_run_containers", "schedule": 300},
+    "reap-runs": {
+        "task": "runs.tasks.reap_runs",
+        "schedule": env.float("PORTAL_RUN_REAP_INTERVAL", default=15.0),
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -187,6 +192,14 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 # Where the local target keeps its run folders.
 LOCAL_WORKDIR = env.str("PORTAL_LOCAL_WORKDIR", default=str(VAR_DIR / "local-target"))
+# Runs: snapshot limits, the monitor's lease, how long a silent target is waited for.
+SNAPSHOT_MAX_BYTES = env.int("PORTAL_SNAPSHOT_MAX_MB", default=300) * 1024 * 1024
+SNAPSHOT_MAX_FILES = env.int("PORTAL_SNAPSHOT_MAX_FILES", default=2000)
+SNAPSHOT_MAX_RATIO = env.int("PORTAL_SNAPSHOT_MAX_RATIO", default=200)
+# A browser folder upload sends one file per field: let the snapshot limit, not Django's 100, decide.
+DATA_UPLOAD_MAX_NUMBER_FILES = SNAPSHOT_MAX_FILES + 10
+RUN_LEASE_SECONDS = env.float("PORTAL_RUN_LEASE_SECONDS", default=30.0)
+RUN_UNREACHABLE_GRACE = env.float("PORTAL_RUN_UNREACHABLE_GRACE", default=120.0)
 SSH_CONNECT_TIMEOUT = env.float("PORTAL_SSH_TIMEOUT", default=10.0)
 PREFLIGHT_TIMEOUT = env.float("PORTAL_PREFLIGHT_TIMEOUT", default=30.0)
 # Docker engines: the API client's timeout; how long a failed run's container is kept.

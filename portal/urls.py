@@ -12,6 +12,7 @@ urlpatterns = [
     path("workspace/members/", views.members, name="members"),
     path("workspace/members/<int:pk>/", views.member_change, name="member-change"),
     path("compute/", include("compute.urls")),
+    path("", include("runs.urls")),
     path("admin/", admin.site.urls),
 ]
 

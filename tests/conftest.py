@@ -214,7 +214,29 @@ def ssh_target(team, ssh_env):
     return _make
 
 
-def pytest_collection_modifyitems(config, items):
-    """Browser tests last: Playwright keeps an event loop in the main thread for
-    the rest of the session, which async_to_sync in other tests cannot share."""
-    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
+# ---- a real browser: Debian's Chromium driven by Playwright ------------------------
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def page(monkeypatch):
+    """A Chromium page for this test only: Playwright's sync API runs an event
+    loop in this thread while it lives, so it must not outlive the test (other
+    tests call asyncio.run). Meanwhile the test reads the database synchronously."""
+    from playwright.sync_api import sync_playwright
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        yield context.new_page()
+        browser.close()

@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import uvicorn
+
 SSHD = "/usr/sbin/sshd"
 
 
@@ -138,3 +140,31 @@ class HangingServer:
 
 def has(command: str) -> bool:
     return shutil.which(command) is not None
+
+
+class LivePortal:
+    """The ASGI app served by uvicorn in a thread; restart() drops every websocket."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.start()
+
+    def start(self):
+        from portal.asgi import application
+
+        config = uvicorn.Config(
+            application, host="127.0.0.1", port=self.port, lifespan="off", log_level="warning"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        wait_for_port(self.port)
+
+    def stop(self):
+        self.server.should_exit = True
+        self.thread.join(10)
+
+    def restart(self):
+        self.stop()
+        self.start()

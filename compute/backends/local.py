@@ -1,3 +1,4 @@
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -5,9 +6,10 @@ from django.conf import settings
 
 from . import preflight
 from .base import Backend, BackendError
+from .runner import RunnerMixin
 
 
-class LocalBackend(Backend):
+class LocalBackend(RunnerMixin, Backend):
     kind = "local"
     label = "Local computer"
     description = "The machine the portal's workers run on."
@@ -34,3 +36,36 @@ class LocalBackend(Backend):
                 f"The preflight took longer than {settings.PREFLIGHT_TIMEOUT:.0f} s."
             ) from None
         return preflight.parse(result.stdout, workdir=self.workdir)
+
+    # ---- run primitives (see runner.py) ----------------------------------------
+    def _sh(self, script, args, *, timeout=None):
+        Path(self.workdir).mkdir(parents=True, exist_ok=True)
+        try:
+            result = subprocess.run(
+                ["/bin/sh", "-c", script, "sh", *args],
+                capture_output=True,
+                text=True,
+                timeout=timeout or self.command_timeout,
+                stdin=subprocess.DEVNULL,
+                cwd=self.workdir,
+                start_new_session=True,
+            )
+        except subprocess.TimeoutExpired:
+            limit = timeout or self.command_timeout
+            raise BackendError(f"A command took longer than {limit:.0f} s.") from None
+        return result.returncode, result.stdout, result.stderr
+
+    def _put_snapshot(self, sha256, archive):
+        # The portal's own store is on this machine: extract straight from it.
+        return str(archive), False
+
+    def _read(self, path, offset, limit):
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                return f.read(limit)
+        except FileNotFoundError:
+            return b""
+
+    def _fetch(self, path, dest):
+        shutil.copyfile(path, dest)

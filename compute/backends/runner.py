@@ -74,6 +74,7 @@ case "$script" in
   /*|../*|*/../*) fail "The script path must be relative to the snapshot folder." ;;
 esac
 [ -f "$rd/src/$script" ] || fail "The script $script is not in the snapshot (looked in $rd/src)."
+command -v setsid >/dev/null 2>&1 || fail "setsid (util-linux) is missing on the target: runs need it."
 if [ "$envkind" = user ]; then
   command -v "$envarg" >/dev/null 2>&1 || fail "The interpreter $envarg was not found on the target."
 else

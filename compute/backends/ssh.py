@@ -1,6 +1,8 @@
 """Attach an existing machine over SSH (paramiko), with a pinned host key."""
 
 import io
+import secrets
+import shlex
 import socket
 import time
 from contextlib import contextmanager
@@ -13,6 +15,7 @@ from .. import hostkeys
 from ..forms import SecretTextarea, TargetForm
 from . import preflight
 from .base import Backend, BackendError, HostKeyChanged, HostKeyUnconfirmed
+from .runner import RunnerMixin
 
 # The host key algorithms paramiko may negotiate for a pinned key's type, so a
 # server with several host keys presents the one that was pinned.
@@ -155,7 +158,7 @@ class SSHSession:
         self.transport.close()
 
 
-class SSHBackend(Backend):
+class SSHBackend(RunnerMixin, Backend):
     kind = "ssh"
     label = "Virtual machine"
     description = "Use an existing Linux machine you can reach over SSH."
@@ -277,3 +280,71 @@ class SSHBackend(Backend):
             raise BackendError(
                 f"The connection to {self._address} broke while authenticating: {exc}."
             ) from None
+
+    # ---- run primitives (see runner.py): one connection per monitor ------------
+    _held: SSHSession | None = None
+    _sftp: paramiko.SFTPClient | None = None
+
+    def _session(self) -> SSHSession:
+        if self._held is None or not self._held.transport.is_active():
+            self.close()
+            self._held = SSHSession(self._connect(lambda step: None), self._address)
+        return self._held
+
+    def _sftp_client(self) -> paramiko.SFTPClient:
+        if self._sftp is None:
+            try:
+                self._sftp = paramiko.SFTPClient.from_transport(self._session().transport)
+            except (paramiko.SSHException, EOFError, OSError) as exc:
+                self.close()
+                raise BackendError(f"SFTP to {self._address} failed: {exc}.") from None
+        return self._sftp
+
+    def close(self):
+        if self._sftp is not None:
+            self._sftp.close()
+            self._sftp = None
+        if self._held is not None:
+            self._held.close()
+            self._held = None
+
+    def _sh(self, script, args, *, timeout=None):
+        try:
+            return self._session().run(
+                shlex.join(["/bin/sh", "-c", script, "sh", *args]), timeout=timeout or self.command_timeout
+            )
+        except BackendError:
+            self.close()  # the next call reconnects
+            raise
+
+    def _put_snapshot(self, sha256, archive):
+        remote = f"{self.workdir}/snapshots/{sha256}.tar.gz.{secrets.token_hex(4)}"
+        try:
+            self._sftp_client().put(str(archive), remote)
+        except (OSError, paramiko.SSHException) as exc:
+            self.close()
+            raise BackendError(f"Uploading the snapshot to {self._address} failed: {exc}.") from None
+        return remote, True
+
+    def _read(self, path, offset, limit):
+        sftp = self._sftp_client()
+        try:
+            # One round trip when nothing new was written (the common case).
+            size = sftp.stat(path).st_size
+            if size <= offset:
+                return b""
+            with sftp.open(path, "rb") as f:
+                f.seek(offset)
+                return f.read(min(limit, size - offset))
+        except FileNotFoundError:
+            return b""
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            self.close()
+            raise BackendError(f"Reading {path} on {self._address} failed: {exc}.") from None
+
+    def _fetch(self, path, dest):
+        try:
+            self._sftp_client().get(path, str(dest))
+        except (OSError, paramiko.SSHException) as exc:
+            self.close()
+            raise BackendError(f"Downloading {path} from {self._address} failed: {exc}.") from None

@@ -1,60 +1,21 @@
-"""A real browser (Debian's Chromium, driven by Playwright) against the portal
-served by uvicorn in a thread, on the test database, with the real worker."""
+"""The portal served by uvicorn in a thread, on the test database, with the
+real worker, for the browser tests (the `page` fixture is in tests/conftest.py)."""
 
-import os
-import threading
 import time
 from pathlib import Path
 
 import pytest
-import uvicorn
 
-from tests.servers import free_port, wait_for_port
-
-# Playwright's sync API runs an event loop in this thread; the tests still
-# talk to the database synchronously between browser steps.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from tests.servers import LivePortal
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    return {
-        **browser_type_launch_args,
-        "executable_path": CHROMIUM,
-        "args": [
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-quic",
-            "--no-first-run",
-        ],
-    }
-
-
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args):
-    return {**browser_context_args, "viewport": {"width": 1400, "height": 900}}
 
 
 @pytest.fixture
 def live_portal(worker):
-    from portal.asgi import application
-
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(application, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for_port(port)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    portal = LivePortal()
+    yield portal.url
+    portal.stop()
 
 
 @pytest.fixture

@@ -11,13 +11,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def manage(*args, env=None, **kwargs):
-    clean = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env={**clean, **(env or {})},
+        env={**os.environ, **(env or {})},
         **kwargs,
     )
 

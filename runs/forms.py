@@ -1,0 +1,44 @@
+from django import forms
+
+from compute.models import ComputeTarget, TargetState
+
+
+class RunSubmitForm(forms.Form):
+    target = forms.ModelChoiceField(queryset=ComputeTarget.objects.none(), empty_label=None)
+    experiment = forms.CharField(
+        max_length=64,
+        initial="default",
+        help_text="An existing experiment, or a new name to create one.",
+        widget=forms.TextInput(attrs={"list": "experiment-names", "autocomplete": "off"}),
+    )
+    script = forms.CharField(
+        max_length=500,
+        initial="train.py",
+        help_text="Path of the script inside the folder, e.g. train.py or src/train.py.",
+    )
+    arguments = forms.CharField(
+        required=False,
+        help_text="Arguments as on a shell command line: --epochs 10 --lr 0.01",
+    )
+    environment = forms.ChoiceField(
+        choices=[("user", "User-managed: the target's Python"), ("pip", "System-managed: pip requirements")],
+        initial="user",
+        widget=forms.RadioSelect,
+    )
+    interpreter = forms.CharField(
+        required=False,
+        initial="python3",
+        help_text="Interpreter on the target (name on PATH or absolute path).",
+    )
+    requirements = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "scikit-learn==1.5.2\nnumpy"}),
+        help_text="Built once per target into a cached virtual environment.",
+    )
+    snapshot = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, workspace, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["target"].queryset = ComputeTarget.objects.filter(
+            workspace=workspace, state__in=[TargetState.SUCCEEDED, TargetState.UNREACHABLE]
+        )

@@ -1,0 +1,65 @@
+"""Group names and pushes for runs.
+
+Status changes are pushed as HTML partials (htmx swaps them by id). Log
+chunks and metric points are pushed as one JSON frame per stored batch,
+after commit; the page keeps the highest seq it has and asks for "after seq
+N" on every (re)connect, so a lost push costs nothing.
+"""
+
+import json
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from portal.live import broadcast
+
+log = logging.getLogger(__name__)
+
+
+def run_group(run_id: int) -> str:
+    return f"run-{run_id}"
+
+
+def push_run(run) -> None:
+    """After commit, push the run's status block to its page."""
+    broadcast(run_group(run.pk), "runs/run_detail.html#status", {"run": run})
+
+
+def chunk_payload(chunk) -> dict:
+    return {"seq": chunk.seq, "stream": chunk.stream, "text": chunk.text}
+
+
+def metric_payload(metric) -> dict:
+    return {"name": metric.name, "step": metric.step, "value": metric.value}
+
+
+def log_frame(chunks, metrics=(), *, reset_metrics: bool = False, truncated_before: int | None = None) -> str:
+    frame = {
+        "type": "log",
+        "chunks": [chunk_payload(c) for c in chunks],
+        "metrics": [metric_payload(m) for m in metrics],
+    }
+    if reset_metrics:
+        frame["reset_metrics"] = True
+    if truncated_before is not None:
+        frame["truncated_before"] = truncated_before
+    return json.dumps(frame)
+
+
+def push_log(run_id: int, chunks, metrics) -> None:
+    """After commit, push stored chunks and metric points to the run's page."""
+    if not chunks and not metrics:
+        return
+    text = log_frame(chunks, metrics)
+
+    def send():
+        try:
+            async_to_sync(get_channel_layer().group_send)(
+                run_group(run_id), {"type": "push.html", "html": text}
+            )
+        except Exception:  # the page backfills by seq
+            log.exception("Log push for run %s failed", run_id)
+
+    transaction.on_commit(send)

@@ -1,0 +1,201 @@
+import uuid
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+
+experiment_name_validator = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+    "Up to 64 letters, digits, dots, dashes and underscores, starting with a letter or digit.",
+)
+
+
+class RunStatus(models.TextChoices):
+    NOT_STARTED = "NotStarted", "Not started"
+    QUEUED = "Queued", "Queued"
+    PREPARING = "Preparing", "Preparing"
+    RUNNING = "Running", "Running"
+    FINALIZING = "Finalizing", "Finalizing"
+    CANCEL_REQUESTED = "CancelRequested", "Cancel requested"
+    NOT_RESPONDING = "NotResponding", "Not responding"
+    COMPLETED = "Completed", "Completed"
+    FAILED = "Failed", "Failed"
+    CANCELED = "Canceled", "Canceled"
+
+
+TERMINAL = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELED)
+UNFINISHED = tuple(s for s in RunStatus.values if s not in TERMINAL)
+# States in which a monitor must be attached (the reaper looks for these).
+ACTIVE = (
+    RunStatus.PREPARING,
+    RunStatus.RUNNING,
+    RunStatus.FINALIZING,
+    RunStatus.CANCEL_REQUESTED,
+    RunStatus.NOT_RESPONDING,
+)
+
+
+class Experiment(models.Model):
+    workspace = models.ForeignKey("portal.Workspace", on_delete=models.CASCADE, related_name="experiments")
+    name = models.CharField(max_length=64, validators=[experiment_name_validator])
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="experiment_name_unique")]
+
+    def __str__(self):
+        return self.name
+
+
+class Snapshot(models.Model):
+    """A content-addressed source folder; the archive lives at VAR_DIR/snapshots/<sha256>.tar.gz."""
+
+    workspace = models.ForeignKey("portal.Workspace", on_delete=models.CASCADE, related_name="snapshots")
+    sha256 = models.CharField(max_length=64)
+    file_count = models.PositiveIntegerField()
+    size_bytes = models.BigIntegerField()
+    files = models.JSONField(default=list, blank=True)  # [[path, size], ...] largest first
+    excluded = models.JSONField(default=list, blank=True)  # paths left out by ignore rules
+    ignore_file = models.CharField(max_length=20, blank=True)  # ".amlignore", ".gitignore" or ""
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["workspace", "sha256"], name="snapshot_unique")]
+
+    def __str__(self):
+        return self.sha256[:12]
+
+    @property
+    def short(self) -> str:
+        return self.sha256[:12]
+
+
+class Run(models.Model):
+    workspace = models.ForeignKey("portal.Workspace", on_delete=models.CASCADE, related_name="runs")
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="runs")
+    # Names the run folder on the target: unique even across portals sharing a VM.
+    key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    snapshot = models.ForeignKey(Snapshot, on_delete=models.PROTECT, related_name="runs")
+    script = models.CharField(max_length=500)
+    arguments = models.JSONField(default=list, blank=True)
+    # SET_NULL: detaching a target keeps its runs' history (detach is refused while runs are active).
+    target = models.ForeignKey(
+        "compute.ComputeTarget", null=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    # {"kind": "user", "interpreter": "python3"} or {"kind": "pip", "requirements": "..."}
+    environment = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.NOT_STARTED)
+    substep = models.CharField(max_length=200, blank=True)  # "Uploading snapshot", "Environment cache hit"
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    preparing_at = models.DateTimeField(null=True, blank=True)
+    running_at = models.DateTimeField(null=True, blank=True)
+    finalizing_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    exit_code = models.IntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    stderr_tail = models.TextField(blank=True)
+    environment_note = models.CharField(max_length=200, blank=True)
+    # Where the run lives on its target; set once the target has the run folder.
+    handle = models.JSONField(default=dict, blank=True)
+    # The monitor holding the run renews this; the reaper takes over expired leases.
+    lease_owner = models.CharField(max_length=100, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    unreachable_since = models.DateTimeField(null=True, blank=True)
+    # Bytes already stored from each log file ({"stdout": n, "stderr": n, "system": n}).
+    log_offsets = models.JSONField(default=dict, blank=True)
+    metrics_offset = models.BigIntegerField(default=0)
+    next_seq = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["workspace", "status"]),
+            models.Index(fields=["status", "lease_expires_at"]),
+        ]
+
+    def __str__(self):
+        return f"run {self.pk}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def is_active(self) -> bool:
+        return not self.is_terminal
+
+    @property
+    def can_cancel(self) -> bool:
+        return self.status not in (*TERMINAL, RunStatus.CANCEL_REQUESTED)
+
+    @property
+    def duration(self):
+        if not self.running_at:
+            return None
+        from django.utils import timezone
+
+        return (self.ended_at or timezone.now()) - self.running_at
+
+    @property
+    def command_display(self) -> str:
+        import shlex
+
+        return shlex.join([self.script, *self.arguments])
+
+
+class Stream(models.TextChoices):
+    STDOUT = "stdout", "stdout"
+    STDERR = "stderr", "stderr"
+    SYSTEM = "system", "system"
+
+
+class RunLogChunk(models.Model):
+    """The source of truth for a run's output: seq is gapless per run."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="log_chunks")
+    seq = models.BigIntegerField()
+    stream = models.CharField(max_length=10, choices=Stream.choices)
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "seq"]
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="log_chunk_seq_unique")]
+
+    def __str__(self):
+        return f"run {self.run_id} #{self.seq}"
+
+
+class Metric(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metrics")
+    name = models.CharField(max_length=200)
+    step = models.BigIntegerField()
+    value = models.FloatField()
+    time = models.DateTimeField()
+
+    class Meta:
+        ordering = ["run", "name", "step"]
+        indexes = [models.Index(fields=["run", "name", "step"])]
+
+    def __str__(self):
+        return f"{self.name}[{self.step}] = {self.value}"
+
+
+class Output(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="outputs")
+    path = models.CharField(max_length=1000)
+    size = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["path"]
+        constraints = [models.UniqueConstraint(fields=["run", "path"], name="output_path_unique")]
+
+    def __str__(self):
+        return self.path

@@ -1,0 +1,67 @@
+from django.db.models import Count, OuterRef, Subquery
+from django.shortcuts import get_object_or_404
+
+from .models import Experiment, Metric, Run, RunLogChunk
+
+LOG_TAIL_CHUNKS = 200
+
+
+def experiment_list(*, workspace):
+    last = Run.objects.filter(experiment=OuterRef("pk")).order_by("-created_at", "-pk")
+    return (
+        Experiment.objects.filter(workspace=workspace)
+        .annotate(
+            run_count=Count("runs"),
+            last_status=Subquery(last.values("status")[:1]),
+            last_run_at=Subquery(last.values("created_at")[:1]),
+        )
+        .order_by("-last_run_at", "-created_at")
+    )
+
+
+def experiment_get(*, workspace, name: str) -> Experiment:
+    return get_object_or_404(Experiment, workspace=workspace, name=name)
+
+
+def run_list(*, workspace, experiment=None):
+    runs = Run.objects.filter(workspace=workspace).select_related("target", "experiment", "created_by")
+    if experiment is not None:
+        runs = runs.filter(experiment=experiment)
+    return runs
+
+
+def run_get(*, workspace, pk: int) -> Run:
+    """The workspace's run, or 404: another workspace's run is not found."""
+    return get_object_or_404(
+        Run.objects.select_related("target", "experiment", "snapshot", "created_by"),
+        workspace=workspace,
+        pk=pk,
+    )
+
+
+def log_chunks_after(*, run, after: int, limit: int | None = None):
+    """Chunks with seq > after, in order; with ``limit``, only the last ``limit`` of them."""
+    chunks = RunLogChunk.objects.filter(run=run, seq__gt=after)
+    if limit is None:
+        return list(chunks.order_by("seq"))
+    return list(reversed(chunks.order_by("-seq")[:limit]))
+
+
+def latest_metrics(*, run) -> dict:
+    """{name: last value} for a run."""
+    latest = {}
+    for name, value in Metric.objects.filter(run=run).order_by("name", "step").values_list("name", "value"):
+        latest[name] = value
+    return latest
+
+
+def metric_points(*, runs, limit: int = 20000):
+    return list(
+        Metric.objects.filter(run__in=runs)
+        .order_by("run_id", "name", "step")
+        .values_list("run_id", "name", "step", "value")[:limit]
+    )
+
+
+def run_can_be_seen_by(*, run_id: int, user) -> bool:
+    return Run.objects.filter(pk=run_id, workspace__memberships__user=user).exists()

@@ -1,0 +1,169 @@
+"""Everything that changes experiments, snapshots and runs goes through here."""
+
+import hashlib
+import logging
+import shlex
+
+from django.db import transaction
+from django.utils import timezone
+
+from compute.models import ComputeTarget, TargetState
+
+from . import snapshots
+from .live import push_run
+from .models import Experiment, Run, RunStatus, Snapshot
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INTERPRETER = "python3"
+
+
+class RunError(Exception):
+    """A request that cannot be carried out; the message says why."""
+
+
+# ---- snapshots -----------------------------------------------------------------------
+
+
+def snapshot_create(*, workspace, upload=None, files=None, limits=None) -> Snapshot:
+    """Store an upload as a content-addressed snapshot; the same content again
+    stores nothing new and returns the existing row."""
+    try:
+        packed = snapshots.build(upload=upload, files=files, limits=limits)
+    except snapshots.SnapshotError as exc:
+        raise RunError(str(exc)) from None
+    analysis = packed.analysis
+    snapshot, _ = Snapshot.objects.get_or_create(
+        workspace=workspace,
+        sha256=packed.sha256,
+        defaults={
+            "file_count": analysis.file_count,
+            "size_bytes": analysis.size_bytes,
+            "files": [list(item) for item in analysis.files],
+            "excluded": analysis.excluded[:1000],
+            "ignore_file": analysis.ignore_file,
+        },
+    )
+    return snapshot
+
+
+# ---- environments ----------------------------------------------------------------------
+
+
+def environment_spec(*, kind: str, interpreter: str = "", requirements: str = "") -> dict:
+    """A normalized environment spec; raises RunError for one that cannot work."""
+    if kind == "user":
+        interpreter = (interpreter or DEFAULT_INTERPRETER).strip()
+        if any(c in interpreter for c in "\x00\n"):
+            raise RunError("The interpreter path cannot hold NUL or newline characters.")
+        return {"kind": "user", "interpreter": interpreter}
+    if kind == "pip":
+        lines = [line.strip() for line in requirements.splitlines()]
+        lines = [line for line in lines if line and not line.startswith("#")]
+        if not lines:
+            raise RunError("A system-managed environment needs at least one requirement.")
+        if any(line.startswith(("-e", "--editable")) for line in lines):
+            raise RunError("Editable requirements (-e) cannot be built on a target.")
+        text = "\n".join(lines)
+        return {"kind": "pip", "requirements": text, "hash": hashlib.sha256(text.encode()).hexdigest()[:16]}
+    raise RunError(f"Unknown environment kind {kind!r}.")
+
+
+def parse_arguments(text: str) -> list[str]:
+    try:
+        return shlex.split(text or "")
+    except ValueError as exc:
+        raise RunError(f"The arguments do not parse: {exc}.") from None
+
+
+# ---- runs -----------------------------------------------------------------------------------
+
+
+def experiment_get_or_create(*, workspace, user, name: str) -> Experiment:
+    from django.core.exceptions import ValidationError
+
+    from .models import experiment_name_validator
+
+    name = (name or "").strip()
+    try:
+        experiment_name_validator(name)
+    except ValidationError as exc:
+        raise RunError(f"Experiment name: {exc.messages[0]}") from None
+    experiment, _ = Experiment.objects.get_or_create(
+        workspace=workspace, name=name, defaults={"created_by": user}
+    )
+    return experiment
+
+
+def run_submit(
+    *,
+    workspace,
+    user,
+    experiment_name: str,
+    snapshot: Snapshot,
+    script: str,
+    arguments: list[str],
+    target: ComputeTarget,
+    environment: dict,
+) -> Run:
+    """Store the run and queue its execution once the transaction commits."""
+    if snapshot.workspace_id != workspace.pk or target.workspace_id != workspace.pk:
+        raise RunError("The snapshot and the target must belong to this workspace.")
+    script = (script or "").strip()
+    if script.startswith("./"):
+        script = script[2:]
+    if not script:
+        raise RunError("Give the path of the script to run, relative to the folder.")
+    kept = {path for path, _ in snapshot.files}
+    if script not in kept:
+        hint = next((p for p in sorted(kept) if p.endswith(".py")), None)
+        raise RunError(
+            f"The script “{script}” is not in the snapshot." + (f" Did you mean “{hint}”?" if hint else "")
+        )
+    if target.state not in (TargetState.SUCCEEDED, TargetState.UNREACHABLE):
+        raise RunError(f"The target {target.name} is not ready ({target.get_state_display()}).")
+    with transaction.atomic():
+        experiment = experiment_get_or_create(workspace=workspace, user=user, name=experiment_name)
+        run = Run.objects.create(
+            workspace=workspace,
+            experiment=experiment,
+            snapshot=snapshot,
+            script=script,
+            arguments=[str(a) for a in arguments],
+            target=target,
+            environment=environment,
+            status=RunStatus.QUEUED,
+            queued_at=timezone.now(),
+            substep="Waiting for a worker",
+            created_by=user,
+        )
+        push_run(run)
+        _queue(run)
+    return run
+
+
+def run_cancel(*, run: Run, user=None) -> None:
+    """Cancel a run: one that has not started is Canceled at once; a started
+    one goes CancelRequested and its monitor kills the process tree."""
+    with transaction.atomic():
+        run = Run.objects.select_for_update().get(pk=run.pk)
+        if not run.can_cancel:
+            raise RunError(f"The run is {run.get_status_display().lower()}: there is nothing to cancel.")
+        if run.status in (RunStatus.NOT_STARTED, RunStatus.QUEUED):
+            run.status = RunStatus.CANCELED
+            run.ended_at = timezone.now()
+            run.substep = ""
+            run.error = f"Canceled before it started{f' by {user}' if user else ''}."
+        else:
+            run.status = RunStatus.CANCEL_REQUESTED
+            run.substep = "Stopping the process tree"
+        run.save(update_fields=["status", "ended_at", "substep", "error"])
+        push_run(run)
+        if run.status == RunStatus.CANCEL_REQUESTED:
+            _queue(run)  # a monitor attached elsewhere sees the flag too; this covers none attached
+
+
+def _queue(run: Run) -> None:
+    from .tasks import execute_run
+
+    transaction.on_commit(lambda: execute_run.delay(run.pk))

@@ -1,0 +1,340 @@
+"""Snapshots: a source folder, checked, filtered and stored by content hash.
+
+Uploads arrive as a .zip, a .tar.gz or a browser folder (files with relative
+paths). Each is written member by member into a fresh staging folder with
+every path checked (no absolute paths, no ``..``, no links or devices), under
+limits on files, bytes and compression ratio. Ignore rules (``.amlignore``,
+else ``.gitignore``) are applied with pathspec, and the kept files are packed
+into a deterministic tar so the same folder always hashes the same.
+"""
+
+import gzip
+import hashlib
+import os
+import shutil
+import stat
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import pathspec
+from django.conf import settings
+
+CHUNK = 1024 * 1024
+IGNORE_FILES = (".amlignore", ".gitignore")
+
+
+class SnapshotError(Exception):
+    """An upload that cannot become a snapshot; the message says why."""
+
+
+@dataclass
+class Limits:
+    max_bytes: int
+    max_files: int
+    max_ratio: int
+
+    @classmethod
+    def from_settings(cls) -> "Limits":
+        return cls(settings.SNAPSHOT_MAX_BYTES, settings.SNAPSHOT_MAX_FILES, settings.SNAPSHOT_MAX_RATIO)
+
+
+@dataclass
+class Analysis:
+    """What a staged folder holds after the ignore rules."""
+
+    files: list[tuple[str, int]] = field(default_factory=list)  # kept, largest first
+    excluded: list[str] = field(default_factory=list)
+    ignore_file: str = ""
+
+    @property
+    def file_count(self) -> int:
+        return len(self.files)
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(size for _, size in self.files)
+
+
+def storage_dir() -> Path:
+    path = Path(settings.VAR_DIR) / "snapshots"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def archive_path(sha256: str) -> Path:
+    return storage_dir() / f"{sha256}.tar.gz"
+
+
+# ---- safe staging ---------------------------------------------------------------
+
+
+def clean_member_path(name: str) -> PurePosixPath:
+    """A relative, normalized path inside the snapshot, or SnapshotError."""
+    name = name.replace("\\", "/")
+    if "\x00" in name:
+        raise SnapshotError(f"“{name!r}” holds a NUL character.")
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        raise SnapshotError(f"“{name}” is an absolute path: archives must hold relative paths only.")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise SnapshotError(f"“{name}” climbs out of the folder with “..”.")
+    if not parts:
+        raise SnapshotError("An archive member has an empty name.")
+    return PurePosixPath(*parts)
+
+
+class _Stager:
+    """Writes checked files into ``root`` and keeps the running totals."""
+
+    def __init__(self, root: Path, limits: Limits, compressed_size: int | None = None):
+        self.root, self.limits = root, limits
+        self.compressed_size = compressed_size
+        self.files = 0
+        self.bytes = 0
+
+    def add(self, name: str, source, *, mode: int = 0o644) -> None:
+        rel = clean_member_path(name)
+        self.files += 1
+        if self.files > self.limits.max_files:
+            raise SnapshotError(
+                f"More than {self.limits.max_files} files: the snapshot limit. Exclude data folders "
+                "with a .amlignore file."
+            )
+        dest = self.root.joinpath(*rel.parts)
+        # Belt and braces: the resolved destination must stay inside the root.
+        if not str(dest.resolve()).startswith(str(self.root.resolve()) + os.sep):
+            raise SnapshotError(f"“{name}” would be written outside the snapshot folder.")
+        if dest.exists():
+            raise SnapshotError(f"“{rel}” appears twice.")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with open(dest, "xb") as out:
+            while block := source.read(CHUNK):
+                self.bytes += len(block)
+                self._check_size()
+                out.write(block)
+        dest.chmod(0o755 if mode & 0o111 else 0o644)
+
+    def add_dir(self, name: str) -> None:
+        rel = clean_member_path(name)
+        self.root.joinpath(*rel.parts).mkdir(parents=True, exist_ok=True)
+
+    def _check_size(self):
+        if self.bytes > self.limits.max_bytes:
+            raise SnapshotError(
+                f"More than {self.limits.max_bytes // (1024 * 1024)} MB once extracted: the snapshot "
+                "limit. Exclude data and outputs with a .amlignore file."
+            )
+        if self.compressed_size and self.bytes > 1024 * 1024:
+            ratio = self.bytes / max(self.compressed_size, 1)
+            if ratio > self.limits.max_ratio:
+                raise SnapshotError(
+                    f"The archive expands more than {self.limits.max_ratio}× its size: refused as a "
+                    "possible zip bomb."
+                )
+
+
+def stage_zip(upload, root: Path, limits: Limits) -> None:
+    size = _size_of(upload)
+    try:
+        archive = zipfile.ZipFile(upload)
+    except (zipfile.BadZipFile, OSError):
+        raise SnapshotError("Not a valid .zip file.") from None
+    with archive:
+        stager = _Stager(root, limits, compressed_size=size)
+        declared = sum(info.file_size for info in archive.infolist())
+        if declared > limits.max_bytes:
+            raise SnapshotError(
+                f"The archive declares {declared // (1024 * 1024)} MB once extracted, over the "
+                f"{limits.max_bytes // (1024 * 1024)} MB snapshot limit."
+            )
+        for info in archive.infolist():
+            kind = stat.S_IFMT(info.external_attr >> 16)
+            if kind == stat.S_IFLNK:
+                raise SnapshotError(f"“{info.filename}” is a symbolic link: links are not accepted.")
+            if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
+                raise SnapshotError(f"“{info.filename}” is not a regular file or folder.")
+            if info.is_dir():
+                stager.add_dir(info.filename)
+                continue
+            if (
+                info.compress_size
+                and info.file_size / info.compress_size > limits.max_ratio
+                and (info.file_size > 1024 * 1024)
+            ):
+                raise SnapshotError(
+                    f"“{info.filename}” expands more than {limits.max_ratio}× its size: refused as a "
+                    "possible zip bomb."
+                )
+            try:
+                with archive.open(info) as source:
+                    stager.add(info.filename, source, mode=(info.external_attr >> 16) & 0o777)
+            except (zipfile.BadZipFile, EOFError, zlib_error()) as exc:
+                raise SnapshotError(f"The archive is damaged at “{info.filename}”: {exc}.") from None
+
+
+def stage_tar(upload, root: Path, limits: Limits) -> None:
+    size = _size_of(upload)
+    try:
+        archive = tarfile.open(fileobj=upload, mode="r:*")  # noqa: SIM115 - closed by the with below
+    except (tarfile.TarError, OSError, EOFError):
+        raise SnapshotError("Not a valid .tar.gz file.") from None
+    stager = _Stager(root, limits, compressed_size=size)
+    try:
+        with archive:
+            for member in archive:
+                if member.issym() or member.islnk():
+                    raise SnapshotError(f"“{member.name}” is a link: links are not accepted.")
+                if member.isdir():
+                    stager.add_dir(member.name)
+                    continue
+                if not member.isreg():
+                    raise SnapshotError(f"“{member.name}” is a device or special file: not accepted.")
+                source = archive.extractfile(member)
+                stager.add(member.name, source, mode=member.mode)
+    except (tarfile.TarError, EOFError, OSError, zlib_error()) as exc:
+        raise SnapshotError(f"The archive is damaged: {exc}.") from None
+
+
+def stage_files(files: list[tuple[str, object]], root: Path, limits: Limits) -> None:
+    """A browser folder upload: (relative path, file) pairs. The top folder the
+    user picked is dropped, so the snapshot holds the folder's content."""
+    if not files:
+        raise SnapshotError("The folder is empty.")
+    paths = [str(clean_member_path(name)) for name, _ in files]
+    tops = {p.split("/", 1)[0] for p in paths}
+    strip = len(tops) == 1 and all("/" in p for p in paths)
+    stager = _Stager(root, limits)
+    for path, (_, upload) in zip(paths, files, strict=True):
+        stager.add(path.split("/", 1)[1] if strip else path, upload)
+
+
+def stage_upload(upload, root: Path, limits: Limits) -> None:
+    name = (getattr(upload, "name", "") or "").lower()
+    if name.endswith(".zip"):
+        stage_zip(upload, root, limits)
+    elif name.endswith((".tar.gz", ".tgz", ".tar")):
+        stage_tar(upload, root, limits)
+    else:
+        raise SnapshotError("Upload a folder, a .zip or a .tar.gz file.")
+
+
+def zlib_error():
+    import zlib
+
+    return zlib.error
+
+
+def _size_of(upload) -> int | None:
+    size = getattr(upload, "size", None)
+    if size is None:
+        try:
+            pos = upload.tell()
+            upload.seek(0, os.SEEK_END)
+            size = upload.tell()
+            upload.seek(pos)
+        except (OSError, AttributeError):
+            return None
+    return size
+
+
+# ---- ignore rules, analysis, packing -------------------------------------------------
+
+
+def analyse(root: Path) -> Analysis:
+    """Kept and excluded files under ``root``; .amlignore wins over .gitignore."""
+    result = Analysis()
+    spec = None
+    for name in IGNORE_FILES:
+        rules = root / name
+        if rules.is_file():
+            spec = pathspec.GitIgnoreSpec.from_lines(rules.read_text(errors="replace").splitlines())
+            result.ignore_file = name
+            break
+    kept = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        rel_dir = Path(dirpath).relative_to(root)
+        for name in sorted(filenames):
+            rel = (rel_dir / name).as_posix()
+            if spec is not None and spec.match_file(rel):
+                result.excluded.append(rel)
+            else:
+                kept.append((rel, (Path(dirpath) / name).stat().st_size))
+    result.files = sorted(kept, key=lambda item: (-item[1], item[0]))
+    return result
+
+
+def pack(root: Path, files: list[str], dest) -> str:
+    """A deterministic tar.gz of ``files`` (sorted, zero mtimes and owners);
+    returns the sha256 of the uncompressed tar."""
+    digest = hashlib.sha256()
+
+    class _Hashing:
+        def __init__(self, raw):
+            self.raw = raw
+
+        def write(self, data):
+            digest.update(data)
+            return self.raw.write(data)
+
+    with gzip.GzipFile(fileobj=dest, mode="wb", mtime=0, compresslevel=6) as gz:
+        hashing = _Hashing(gz)
+        with tarfile.open(fileobj=hashing, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            for rel in sorted(files):
+                path = root / rel
+                info = tarfile.TarInfo(rel)
+                info.size = path.stat().st_size
+                info.mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
+                info.mtime = 0
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                with open(path, "rb") as source:
+                    tar.addfile(info, source)
+    return digest.hexdigest()
+
+
+@dataclass
+class Packed:
+    sha256: str
+    analysis: Analysis
+    stored_new: bool
+
+
+def build(*, upload=None, files=None, limits: Limits | None = None) -> Packed:
+    """Stage, check, filter and store an upload; the archive is written only
+    when no snapshot with the same content exists yet."""
+    limits = limits or Limits.from_settings()
+    with tempfile.TemporaryDirectory(prefix="snapshot-", dir=storage_dir()) as tmp:
+        root = Path(tmp) / "src"
+        root.mkdir()
+        if files is not None:
+            stage_files(files, root, limits)
+        elif upload is not None:
+            stage_upload(upload, root, limits)
+        else:
+            raise SnapshotError("Choose a folder or an archive to upload.")
+        analysis = analyse(root)
+        if not analysis.files:
+            raise SnapshotError("Nothing is left to run once the ignore rules are applied.")
+        packed_path = Path(tmp) / "snapshot.tar.gz"
+        with open(packed_path, "wb") as out:
+            sha256 = pack(root, [rel for rel, _ in analysis.files], out)
+        final = archive_path(sha256)
+        stored_new = not final.exists()
+        if stored_new:
+            os.replace(packed_path, final)  # atomic: a reader never sees half an archive
+        return Packed(sha256=sha256, analysis=analysis, stored_new=stored_new)
+
+
+def extract_stored(sha256: str, dest: Path) -> None:
+    """Unpack a stored snapshot (which the portal wrote itself) into ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive_path(sha256), "r:gz") as tar:
+        tar.extractall(dest, filter="data")
+
+
+def remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

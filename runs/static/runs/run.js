@@ -1,0 +1,109 @@
+// The run page: a lossless live log and a live metric chart.
+//
+// The websocket (htmx ws extension) carries two kinds of frames: HTML status
+// fragments, which htmx swaps by id, and JSON log frames, handled here. The
+// page keeps the highest seq it has shown; on every (re)connect it asks for
+// everything after it, and it drops any chunk it already has, so a dropped
+// socket loses and duplicates nothing.
+(function () {
+  const live = document.getElementById("run-live");
+  if (!live) return;
+  const runId = live.dataset.run;
+  const logEl = document.getElementById(`run-${runId}-log`);
+  const connection = document.getElementById(`run-${runId}-connection`);
+  const metricSelect = document.getElementById(`run-${runId}-metric`);
+  const noMetrics = document.getElementById(`run-${runId}-no-metrics`);
+  const MAX_CHARS = 400000; // bounded tail: the full log downloads
+  let lastSeq = -1;
+  const series = {}; // name -> Map(step -> value)
+  let chart = null;
+  let follow = true;
+
+  logEl.addEventListener("scroll", () => {
+    follow = logEl.scrollTop + logEl.clientHeight >= logEl.scrollHeight - 20;
+  });
+
+  function appendChunks(chunks, truncatedBefore) {
+    // The server sends at most the last few hundred missing chunks: say where a gap is.
+    if (truncatedBefore !== undefined && truncatedBefore !== null && truncatedBefore > lastSeq + 1) {
+      const note = document.createElement("span");
+      note.className = "log-note";
+      note.textContent = "… more output here: see the full log download …\n";
+      logEl.appendChild(note);
+    }
+    const fragment = document.createDocumentFragment();
+    for (const chunk of chunks) {
+      if (chunk.seq <= lastSeq) continue; // already shown
+      const span = document.createElement("span");
+      span.className = `log-${chunk.stream}`;
+      span.dataset.seq = chunk.seq;
+      span.textContent = chunk.text;
+      fragment.appendChild(span);
+      lastSeq = chunk.seq;
+    }
+    logEl.appendChild(fragment);
+    logEl.dataset.lastSeq = lastSeq;
+    let total = logEl.textContent.length;
+    while (total > MAX_CHARS && logEl.firstChild) {
+      total -= logEl.firstChild.textContent.length;
+      logEl.removeChild(logEl.firstChild);
+    }
+    if (follow) logEl.scrollTop = logEl.scrollHeight;
+  }
+
+  function addMetrics(points, reset) {
+    if (reset) for (const name of Object.keys(series)) delete series[name];
+    for (const p of points) {
+      if (!series[p.name]) series[p.name] = new Map();
+      series[p.name].set(p.step, p.value);
+    }
+    const names = Object.keys(series).sort();
+    if (!names.length) return;
+    noMetrics.hidden = true;
+    metricSelect.hidden = false;
+    document.getElementById(`run-${runId}-chart`).hidden = false;
+    const current = metricSelect.value;
+    if ([...metricSelect.options].map((o) => o.value).join() !== names.join()) {
+      metricSelect.replaceChildren(...names.map((n) => new Option(n, n)));
+      metricSelect.value = names.includes(current) ? current : names[0];
+    }
+    drawChart();
+  }
+
+  function drawChart() {
+    const name = metricSelect.value;
+    if (!name || !series[name] || typeof Chart === "undefined") return;
+    const points = [...series[name].entries()].sort((a, b) => a[0] - b[0]).map(([x, y]) => ({ x, y }));
+    if (!chart) {
+      chart = new Chart(document.getElementById(`run-${runId}-chart`), {
+        type: "line",
+        data: { datasets: [{ label: name, data: points, borderColor: "#3b6fd8", pointRadius: 2, tension: 0.2 }] },
+        options: { animation: false, parsing: false, scales: { x: { type: "linear", title: { display: true, text: "step" } } } },
+      });
+    } else {
+      chart.data.datasets[0].label = name;
+      chart.data.datasets[0].data = points;
+      chart.update("none");
+    }
+  }
+  metricSelect.addEventListener("change", drawChart);
+
+  live.addEventListener("htmx:wsOpen", (event) => {
+    connection.textContent = "live";
+    connection.className = "badge text-bg-success";
+    event.detail.socketWrapper.send(JSON.stringify({ after: lastSeq }));
+  });
+  live.addEventListener("htmx:wsClose", () => {
+    connection.textContent = "reconnecting…";
+    connection.className = "badge text-bg-warning";
+  });
+  live.addEventListener("htmx:wsBeforeMessage", (event) => {
+    const text = event.detail.message;
+    if (typeof text !== "string" || text[0] !== "{") return; // HTML: htmx swaps it
+    event.preventDefault();
+    const frame = JSON.parse(text);
+    if (frame.type !== "log") return;
+    appendChunks(frame.chunks, frame.truncated_before);
+    addMetrics(frame.metrics, frame.reset_metrics);
+  });
+})();

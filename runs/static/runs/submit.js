@@ -1,0 +1,36 @@
+// The submit form: folder paths, environment fields, and a previewed snapshot.
+(function () {
+  const form = document.getElementById("run-submit-form");
+  if (!form) return;
+  const folder = document.getElementById("folder-input");
+  const archive = document.getElementById("archive-input");
+  const paths = document.getElementById("folder-paths");
+  // Browsers drop the folders from multipart file names: send the relative paths alongside.
+  folder.addEventListener("change", () => {
+    paths.value = [...folder.files].map((f) => f.webkitRelativePath || f.name).join("\n");
+    if (folder.files.length) archive.value = "";
+  });
+  archive.addEventListener("change", () => {
+    if (archive.files.length) { folder.value = ""; paths.value = ""; }
+  });
+  // Once previewed, the snapshot is stored: submit sends its id, not the files again.
+  document.body.addEventListener("htmx:afterSwap", (event) => {
+    const preview = document.getElementById("snapshot-preview");
+    if (!preview || !preview.contains(event.target) && event.target !== preview) return;
+    const stored = preview.querySelector("input[name=snapshot]");
+    folder.disabled = archive.disabled = !!stored;
+    const change = document.getElementById("change-files");
+    if (change) change.addEventListener("click", () => {
+      folder.disabled = archive.disabled = false;
+      preview.replaceChildren();
+    });
+  });
+  function showEnv() {
+    const kind = form.querySelector("input[name=environment]:checked");
+    const pip = kind && kind.value === "pip";
+    document.getElementById("env-user").hidden = pip;
+    document.getElementById("env-pip").hidden = !pip;
+  }
+  form.querySelectorAll("input[name=environment]").forEach((el) => el.addEventListener("change", showEnv));
+  showEnv();
+})();

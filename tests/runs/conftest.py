@@ -1,0 +1,88 @@
+import io
+import tarfile
+import zipfile
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from compute.models import ComputeTarget, TargetState
+
+
+@pytest.fixture
+def local_target(team, tmp_path):
+    """The team's local target, checked, with its run folders under tmp_path."""
+    target = ComputeTarget.objects.get(workspace=team.workspace, kind="local")
+    target.state = TargetState.SUCCEEDED
+    target.config = {"workdir": str(tmp_path / "local-target")}
+    target.save()
+    return target
+
+
+def folder_upload(files: dict[str, str | bytes], top: str = "proj"):
+    """(relative path, file) pairs as a browser folder upload sends them."""
+    return [
+        (
+            f"{top}/{path}",
+            SimpleUploadedFile(
+                path.rsplit("/", 1)[-1], content.encode() if isinstance(content, str) else content
+            ),
+        )
+        for path, content in files.items()
+    ]
+
+
+def tar_gz(members: list[tarfile.TarInfo | tuple[str, bytes]], name="src.tar.gz") -> SimpleUploadedFile:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for member in members:
+            if isinstance(member, tarfile.TarInfo):
+                tar.addfile(member)
+            else:
+                path, data = member
+                info = tarfile.TarInfo(path)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return SimpleUploadedFile(name, buffer.getvalue())
+
+
+def zip_file(
+    members: list[tuple[str, bytes] | tuple[zipfile.ZipInfo, bytes]],
+    name="src.zip",
+    compression=zipfile.ZIP_DEFLATED,
+) -> SimpleUploadedFile:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
+        for path, data in members:
+            archive.writestr(path, data)
+    return SimpleUploadedFile(name, buffer.getvalue())
+
+
+@pytest.fixture
+def make_snapshot(team):
+    from runs import services
+
+    def _make(files: dict[str, str | bytes], workspace=None):
+        return services.snapshot_create(workspace=workspace or team.workspace, files=folder_upload(files))
+
+    return _make
+
+
+@pytest.fixture
+def submit(team, make_snapshot):
+    """Submits a run of a folder {path: content} on a target, as the contributor."""
+    from runs import services
+
+    def _submit(target, files, script="train.py", arguments=(), environment=None, experiment="exp1"):
+        snapshot = make_snapshot(files)
+        return services.run_submit(
+            workspace=team.workspace,
+            user=team.contributor,
+            experiment_name=experiment,
+            snapshot=snapshot,
+            script=script,
+            arguments=list(arguments),
+            target=target,
+            environment=environment or {"kind": "user", "interpreter": "python3"},
+        )
+
+    return _submit
