@@ -102,8 +102,10 @@ class ComputeTarget(models.Model):
         return self.get_state_display()
 
     def has_active_runs(self) -> bool:
-        """Whether a run is using it (idle shutdown waits). Runs are not built yet."""
-        return False
+        """Whether a run is queued on it or using it (idle shutdown and delete wait)."""
+        from runs.models import UNFINISHED
+
+        return self.runs.filter(status__in=UNFINISHED).exists()
 
     @property
     def gpus(self) -> list:

@@ -61,10 +61,4 @@ def tls_engine(podman_engine):
 
 
 # The browser fixtures of tests/e2e, for this folder's browser tests.
-from tests.e2e.conftest import (  # noqa: E402, F401
-    browser_context_args,
-    browser_type_launch_args,
-    live_portal,
-    screenshot,
-    sign_in,
-)
+from tests.e2e.conftest import live_portal, screenshot, sign_in  # noqa: E402, F401
