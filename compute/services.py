@@ -249,8 +249,6 @@ def _transition(target: ComputeTarget, state: str, reason: str, *, actor=None) -
             "host_key",
             "pending_host_key",
             "capabilities",
-            "config",
-            "last_used_at",
             "updated_at",
         ]
     )
