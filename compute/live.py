@@ -23,6 +23,13 @@ def push_target(target) -> None:
     broadcast(target_group(target.pk), LIVE, context)
 
 
+def push_target_deleted(target) -> None:
+    """After commit: the row leaves the list, the status page says it is gone."""
+    context = {"target": target}
+    broadcast(target_list_group(target.workspace_id), "compute/target_list.html#target-row-deleted", context)
+    broadcast(target_group(target.pk), "compute/target_detail.html#deleted", context)
+
+
 def render_target_row(target) -> str:
     return render_to_string(ROW, {"target": target})
 

@@ -22,7 +22,21 @@ class TargetState(models.TextChoices):
     SUCCEEDED = "Succeeded", "Succeeded"
     UNREACHABLE = "Unreachable", "Unreachable"
     FAILED = "Failed", "Failed"
+    # Created VMs only: their container is stopped, being stopped or started.
+    STOPPING = "Stopping", "Stopping"
+    STOPPED = "Stopped", "Stopped"
+    STARTING = "Starting", "Starting"
     DELETING = "Deleting", "Deleting"
+
+
+# States in which a task is working on the target; nothing else may start.
+BUSY_STATES = (
+    TargetState.ATTACHING,
+    TargetState.CREATING,
+    TargetState.DELETING,
+    TargetState.STOPPING,
+    TargetState.STARTING,
+)
 
 
 class ComputeTarget(models.Model):
@@ -43,6 +57,8 @@ class ComputeTarget(models.Model):
     capabilities = models.JSONField(default=dict, blank=True)
     last_error = models.TextField(blank=True)
     last_checked = models.DateTimeField(null=True, blank=True)
+    # When a run last used it (or it last started): idle shutdown counts from here.
+    last_used_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -76,7 +92,20 @@ class ComputeTarget(models.Model):
 
     @property
     def is_busy(self) -> bool:
-        return self.state in (TargetState.ATTACHING, TargetState.CREATING, TargetState.DELETING)
+        return self.state in BUSY_STATES
+
+    @property
+    def state_label(self) -> str:
+        """A created VM that is up reads "Running", as in the cloud console."""
+        if self.state == TargetState.SUCCEEDED and self.backend.lifecycle:
+            return "Running"
+        return self.get_state_display()
+
+    def has_active_runs(self) -> bool:
+        """Whether a run is queued on it or using it (idle shutdown and delete wait)."""
+        from runs.models import UNFINISHED
+
+        return self.runs.filter(status__in=UNFINISHED).exists()
 
     @property
     def gpus(self) -> list:

@@ -11,11 +11,13 @@ from . import hostkeys
 from .backends import get_backend
 from .backends.base import BackendError, HostKeyChanged, HostKeyUnconfirmed
 from .live import push_target
-from .models import ComputeTarget, Origin, TargetEvent, TargetState
+from .models import BUSY_STATES, ComputeTarget, Origin, TargetEvent, TargetState
 
 log = logging.getLogger(__name__)
 
 LOCAL_TARGET_NAME = "local"
+# A check never runs into these: the lifecycle task owns the target.
+LIFECYCLE_STATES = (TargetState.DELETING, TargetState.STOPPING, TargetState.STOPPED, TargetState.STARTING)
 
 
 class TargetActionError(Exception):
@@ -65,6 +67,8 @@ def target_request_check(*, target: ComputeTarget, user=None) -> None:
         raise TargetActionError(f"{target.name} is busy ({target.activity or target.state}).")
     if target.state == TargetState.HOST_KEY_PENDING:
         raise TargetActionError("Confirm or reject the host key first.")
+    if target.state == TargetState.STOPPED:
+        raise TargetActionError(f"{target.name} is stopped: start it to check it.")
     target.activity = "Queued for a check"
     target.save(update_fields=["activity", "updated_at"])
     push_target(target)
@@ -76,7 +80,7 @@ def target_check(*, target_id: int) -> None:
 
     Each step is saved and pushed live. Runs in a Celery task."""
     target = ComputeTarget.objects.filter(pk=target_id).first()
-    if target is None or target.state == TargetState.DELETING:
+    if target is None or target.state in LIFECYCLE_STATES:
         return
     if target.state == TargetState.HOST_KEY_PENDING:
         return  # nothing connects until a person confirms the key
@@ -94,6 +98,7 @@ def target_check(*, target_id: int) -> None:
 
 
 def _run_check(target, progress):
+    """Check and record the outcome, unless a stop or delete took the target meanwhile."""
     try:
         capabilities = target.backend.check(progress)
     except HostKeyUnconfirmed as exc:
@@ -118,8 +123,16 @@ def _run_check(target, progress):
         log.exception("Check of target %s failed unexpectedly", target.pk)
         _transition(target, TargetState.FAILED, f"Unexpected error during the check: {type(exc).__name__}.")
     else:
+        if _taken_by_lifecycle(target):
+            return
         target.capabilities = capabilities
-        _transition(target, TargetState.SUCCEEDED, _summary(capabilities))
+        summary = target.backend.summary(capabilities) or _summary(capabilities)
+        _transition(target, TargetState.SUCCEEDED, summary)
+
+
+def _taken_by_lifecycle(target) -> bool:
+    current = ComputeTarget.objects.filter(pk=target.pk).values_list("state", flat=True).first()
+    return current is None or (current in LIFECYCLE_STATES and current != target.state)
 
 
 def target_confirm_host_key(*, target: ComputeTarget, user, fingerprint: str) -> None:
@@ -189,6 +202,13 @@ def _save_secrets(target, user, reason):
 def target_detach(*, target: ComputeTarget, user) -> None:
     if target.kind == "local":
         raise TargetActionError("The local computer belongs to every workspace and cannot be detached.")
+    if target.origin == Origin.CREATED:
+        raise TargetActionError(f"{target.name} was created here: delete it instead.")
+    users = ComputeTarget.objects.filter(
+        workspace_id=target.workspace_id, origin=Origin.CREATED, config__engine=target.name
+    ).values_list("name", flat=True)
+    if target.kind == "docker" and users:
+        raise TargetActionError(f"{target.name} hosts {', '.join(users)}: delete those first.")
     from runs.models import UNFINISHED
 
     active = target.runs.filter(status__in=UNFINISHED).count()
@@ -214,9 +234,10 @@ def rotate_secret_keys() -> int:
 def _transition(target: ComputeTarget, state: str, reason: str, *, actor=None) -> None:
     changed = state != target.state or reason != target.last_error
     target.state = state
-    if state not in (TargetState.ATTACHING, TargetState.CREATING):
+    if state not in BUSY_STATES:
         target.activity = ""
-    target.last_error = "" if state in (TargetState.SUCCEEDED, TargetState.ATTACHING) else reason
+    shown = (TargetState.FAILED, TargetState.UNREACHABLE, TargetState.HOST_KEY_PENDING)
+    target.last_error = reason if state in shown else ""
     if state in (TargetState.SUCCEEDED, TargetState.FAILED, TargetState.UNREACHABLE):
         target.last_checked = timezone.now()
     target.save(

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from . import services
+from . import lifecycle, services
 from .models import ComputeTarget, TargetState
 
 
@@ -20,3 +20,35 @@ def check_all_targets(include_attaching: bool = False) -> None:
     checkable = ComputeTarget.objects.filter(state__in=states).values_list("pk", flat=True)
     for pk in checkable:
         check_target.delay(pk)
+
+
+@shared_task(ignore_result=True)
+def provision_target(target_id: int) -> None:
+    lifecycle.target_provision_now(target_id=target_id)
+
+
+@shared_task(ignore_result=True)
+def stop_target(target_id: int) -> None:
+    lifecycle.target_stop_now(target_id=target_id)
+
+
+@shared_task(ignore_result=True)
+def start_target(target_id: int) -> None:
+    lifecycle.target_start_now(target_id=target_id)
+
+
+@shared_task(ignore_result=True)
+def delete_target(target_id: int) -> None:
+    lifecycle.target_delete_now(target_id=target_id)
+
+
+@shared_task(ignore_result=True)
+def stop_idle_targets() -> None:
+    """Periodic (celery beat): idle shutdown of created VMs."""
+    lifecycle.stop_idle_targets()
+
+
+@shared_task(ignore_result=True)
+def remove_expired_run_containers() -> None:
+    """Periodic (celery beat): containers kept after failed runs go once their time is up."""
+    lifecycle.remove_expired_run_containers()

@@ -10,4 +10,7 @@ urlpatterns = [
     path("<slug:name>/host-key/", views.target_host_key, name="target-host-key"),
     path("<slug:name>/secrets/<slug:field>/", views.target_secret, name="target-secret"),
     path("<slug:name>/detach/", views.target_detach, name="target-detach"),
+    path("<slug:name>/stop/", views.target_stop, name="target-stop"),
+    path("<slug:name>/start/", views.target_start, name="target-start"),
+    path("<slug:name>/delete/", views.target_delete, name="target-delete"),
 ]

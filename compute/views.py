@@ -10,8 +10,8 @@ from portal.access import can_change, member_required
 from portal.models import Role
 from portal.toasts import toast_response
 
-from . import selectors, services
-from .backends import BACKENDS, addable_backends, kind_label
+from . import lifecycle, selectors, services
+from .backends import BACKENDS, addable_backends, backends_by_mode, kind_label
 from .forms import SecretReplaceForm
 from .models import TargetState
 
@@ -44,13 +44,24 @@ def target_add(request):
         form_class = backend.config_form()
         form = form_class(request.POST or None, workspace=request.workspace)
         if request.method == "POST" and form.is_valid():
-            target = services.target_attach(
-                workspace=request.workspace, user=request.user, kind=kind, **form.to_target()
-            )
-            messages.success(request, f"Attaching {target.name}: follow the steps below.")
+            if "create" in backend.modes:
+                target = lifecycle.target_create(
+                    workspace=request.workspace, user=request.user, kind=kind, **form.to_target()
+                )
+                messages.success(request, f"Creating {target.name}: follow the steps below.")
+            else:
+                target = services.target_attach(
+                    workspace=request.workspace, user=request.user, kind=kind, **form.to_target()
+                )
+                messages.success(request, f"Attaching {target.name}: follow the steps below.")
             url = reverse("target-detail", args=[target.name])
             return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
-    context = {"backends": backends, "backend": backend, "form": form, "kind": kind}
+    context = {
+        "columns": backends_by_mode(),
+        "backend": backend,
+        "form": form,
+        "kind": kind,
+    }
     template = "compute/target_add.html"
     if request.htmx and not request.htmx.boosted:
         template += "#kind-form"
@@ -69,7 +80,7 @@ def target_detail(request, name):
             "events": selectors.target_events(target=target),
             "secret_fields": [
                 (field, label, target.has_secret(field))
-                for field, label in target.backend.secret_fields.items()
+                for field, label in target.backend.shown_secret_fields().items()
             ],
         },
     )
@@ -119,6 +130,29 @@ def target_secret(request, name, field):
         field=field,
         value=form.cleaned_data["value"],
     )
+
+
+@require_POST
+@member_required(Role.CONTRIBUTOR)
+def target_stop(request, name):
+    target = selectors.target_get(workspace=request.workspace, name=name)
+    return _act(request, lifecycle.target_request_stop, target=target, user=request.user)
+
+
+@require_POST
+@member_required(Role.CONTRIBUTOR)
+def target_start(request, name):
+    target = selectors.target_get(workspace=request.workspace, name=name)
+    return _act(request, lifecycle.target_request_start, target=target, user=request.user)
+
+
+@can_change()
+def target_delete(request, name):
+    """Delete a created target and what it made, after a confirmation page."""
+    target = selectors.target_get(workspace=request.workspace, name=name)
+    if request.method == "POST":
+        return _act(request, lifecycle.target_request_delete, target=target, user=request.user)
+    return render(request, "compute/target_delete.html", {"target": target})
 
 
 @can_change()

@@ -159,6 +159,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "compute.tasks.check_all_targets",
         "schedule": TARGET_CHECK_INTERVAL,
     },
+    "stop-idle-targets": {"task": "compute.tasks.stop_idle_targets", "schedule": 60},
+    "remove-expired-run-containers": {"task": "compute.tasks.remove_expired_run_containers", "schedule": 300},
     "reap-runs": {
         "task": "runs.tasks.reap_runs",
         "schedule": env.float("PORTAL_RUN_REAP_INTERVAL", default=15.0),
@@ -200,6 +202,10 @@ RUN_LEASE_SECONDS = env.float("PORTAL_RUN_LEASE_SECONDS", default=30.0)
 RUN_UNREACHABLE_GRACE = env.float("PORTAL_RUN_UNREACHABLE_GRACE", default=120.0)
 SSH_CONNECT_TIMEOUT = env.float("PORTAL_SSH_TIMEOUT", default=10.0)
 PREFLIGHT_TIMEOUT = env.float("PORTAL_PREFLIGHT_TIMEOUT", default=30.0)
+# Docker engines: the API client's timeout; how long a failed run's container is kept.
+DOCKER_TIMEOUT = env.float("PORTAL_DOCKER_TIMEOUT", default=30.0)
+DOCKER_KEEP_FAILED_MINUTES = env.int("PORTAL_DOCKER_KEEP_FAILED_MINUTES", default=60)
+DOCKER_BUILD_TIMEOUT = env.float("PORTAL_DOCKER_BUILD_TIMEOUT", default=1800.0)
 
 LOGGING = {
     "version": 1,

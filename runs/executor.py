@@ -19,8 +19,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from compute.backends.base import BackendError
+from compute.backends.docker_runs import backend_for_run
 
-from . import snapshots
+from . import images, snapshots
 from .lease import LeaseLost, claim, finish_run, owner_token, update_run
 from .models import ACTIVE, Run, RunStatus
 from .monitor import Monitor
@@ -41,7 +42,7 @@ def execute(run_id: int) -> None:
     if run.target is None:
         finish_run(run, owner, RunStatus.FAILED, error="Its compute target was detached.")
         return
-    backend = run.target.backend
+    backend = backend_for_run(run.target, run.environment or {})
     try:
         if not run.handle:
             if run.status == RunStatus.CANCEL_REQUESTED:
@@ -104,6 +105,16 @@ def prepare_and_launch(run: Run, backend, owner: str) -> Run | None:
     )
     env = run.environment or {"kind": "user", "interpreter": "python3"}
     kind = env.get("kind", "user")
+    env_arg = env.get("interpreter", "python3") if kind == "user" else env["hash"]
+    if hasattr(backend, "prepare_image"):
+        # Docker: the environment is an image, built (or found) before the container starts.
+        run = update_run(run, owner, substep="Building the image", environment_note=note)
+        try:
+            run, note = images.prepare_image(run, backend, owner, note)
+        except images.BuildCanceled:
+            finish_run(run, owner, RunStatus.CANCELED, error="Canceled during the image build.")
+            return None
+        kind, env_arg = "user", env.get("interpreter") or "python3"
     run = update_run(
         run,
         owner,
@@ -119,7 +130,7 @@ def prepare_and_launch(run: Run, backend, owner: str) -> Run | None:
         script=run.script,
         arguments=list(run.arguments),
         env_kind=kind,
-        env_arg=env.get("interpreter", "python3") if kind == "user" else env["hash"],
+        env_arg=env_arg,
         requirements=env.get("requirements", ""),
         helper=HELPER_SOURCE,
     )

@@ -35,6 +35,19 @@ class RunSubmitForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "scikit-learn==1.5.2\nnumpy"}),
         help_text="Built once per target into a cached virtual environment.",
     )
+    use_docker = forms.BooleanField(
+        label="Use Docker",
+        required=False,
+        help_text="Run in a container of the base image on the target's Docker engine; with pip "
+        "requirements, an image is built from it once per spec and reused.",
+    )
+    base_image = forms.CharField(
+        label="Base image",
+        required=False,
+        max_length=255,
+        widget=forms.TextInput(attrs={"placeholder": "python:3.11-slim"}),
+        help_text="An image on the engine (never pulled).",
+    )
     snapshot = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, workspace, **kwargs):

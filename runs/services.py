@@ -50,8 +50,23 @@ def snapshot_create(*, workspace, upload=None, files=None, limits=None) -> Snaps
 # ---- environments ----------------------------------------------------------------------
 
 
-def environment_spec(*, kind: str, interpreter: str = "", requirements: str = "") -> dict:
+def environment_spec(
+    *, kind: str, interpreter: str = "", requirements: str = "", docker: bool = False, base_image: str = ""
+) -> dict:
     """A normalized environment spec; raises RunError for one that cannot work."""
+    spec = _environment_spec(kind=kind, interpreter=interpreter, requirements=requirements)
+    if not docker:
+        return spec
+    base_image = (base_image or "").strip()
+    if not base_image or any(c.isspace() for c in base_image):
+        raise RunError("Use Docker needs a base image, e.g. python:3.11-slim.")
+    spec = {**spec, "docker": True, "base_image": base_image}
+    if "hash" in spec:  # the image is built from the base image and the spec
+        spec["hash"] = hashlib.sha256(f"{base_image}\n{spec['requirements']}".encode()).hexdigest()[:16]
+    return spec
+
+
+def _environment_spec(*, kind: str, interpreter: str = "", requirements: str = "") -> dict:
     if kind == "user":
         interpreter = (interpreter or DEFAULT_INTERPRETER).strip()
         if any(c in interpreter for c in "\x00\n"):

@@ -108,7 +108,11 @@ def run_submit(request):
             if snapshot is None:
                 raise services.RunError("Choose a folder or an archive with your script.")
             environment = services.environment_spec(
-                kind=data["environment"], interpreter=data["interpreter"], requirements=data["requirements"]
+                kind=data["environment"],
+                interpreter=data["interpreter"],
+                requirements=data["requirements"],
+                docker=data["use_docker"],
+                base_image=data["base_image"],
             )
             run = services.run_submit(
                 workspace=request.workspace,

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs what the tests need (OpenSSH server, Chromium, Python packages),
+# Installs what the tests need (OpenSSH server, Chromium, podman + runc +
+# debootstrap + busybox for the Docker engine tests, Python packages),
 # makes sure PostgreSQL and Redis run, lints, and runs the whole suite.
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh -m "not e2e"`.
 source "$(dirname "$0")/common.sh"
-apt_install openssh-server chromium
+apt_install openssh-server chromium podman runc debootstrap busybox-static
 make_venv requirements-test.txt
 
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then

@@ -6,6 +6,9 @@ from importlib import import_module
 BACKENDS = {
     "local": "compute.backends.local.LocalBackend",
     "ssh": "compute.backends.ssh.SSHBackend",
+    "docker-vm": "compute.backends.docker_vm.DockerVMBackend",
+    "container": "compute.backends.docker_instance.ContainerInstanceBackend",
+    "docker": "compute.backends.docker_engine.DockerEngineBackend",
 }
 
 
@@ -28,3 +31,9 @@ def kind_label(kind: str) -> str:
 def addable_backends():
     """Backends a user can add from the "+ Add compute" page, in registry order."""
     return [cls for cls in map(get_backend, BACKENDS) if cls.modes]
+
+
+def backends_by_mode() -> dict[str, list]:
+    """{"create": [...], "attach": [...]}: the two columns of the "+ Add compute" page."""
+    backends = addable_backends()
+    return {mode: [b for b in backends if mode in b.modes] for mode in ("create", "attach")}

@@ -44,6 +44,8 @@ class Backend:
     modes: tuple[str, ...] = ()
     # Secret config fields and their labels: stored encrypted, never shown back.
     secret_fields: dict[str, str] = {}  # noqa: RUF012
+    # Whether it can be stopped and started again (created VMs).
+    lifecycle: bool = False
 
     def __init__(self, target):
         self.target = target
@@ -51,6 +53,15 @@ class Backend:
     @classmethod
     def config_form(cls):
         raise NotImplementedError
+
+    def shown_secret_fields(self) -> dict[str, str]:
+        """The secret fields the status page offers to replace or clear."""
+        return self.secret_fields
+
+    @classmethod
+    def summary(cls, capabilities: dict) -> str | None:
+        """The one-line reason a passed check records; None for the default."""
+        return None
 
     def check(self, progress: Progress) -> dict:
         """Connect and run the preflight; returns the capabilities found."""
@@ -61,3 +72,9 @@ class Backend:
 
     def deprovision(self, progress: Progress) -> None:
         """Release what provision() made. Attached targets own nothing."""
+
+    def stop(self, progress: Progress) -> None:
+        raise NotImplementedError(f"{self.label} targets cannot be stopped.")
+
+    def start(self, progress: Progress) -> None:
+        raise NotImplementedError(f"{self.label} targets cannot be started.")
