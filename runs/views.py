@@ -188,6 +188,8 @@ def _limits():
 @member_required()
 def run_detail(request, pk):
     run = selectors.run_get(workspace=request.workspace, pk=pk)
+    if request.htmx and request.GET.get("part") == "status":
+        return render(request, "runs/run_detail.html#status", {"run": run})
     return render(
         request,
         "runs/run_detail.html",

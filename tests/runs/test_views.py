@@ -210,3 +210,13 @@ def test_folder_upload_with_many_files(team, login):
     )
     assert response.status_code == 200, response.content.decode()[:300]
     assert "300 files" in response.content.decode()
+
+
+def test_status_block_rereads_itself_only_while_the_run_is_active(team, login, run):
+    client = login(team.reader)
+    part = client.get(f"/runs/{run.pk}/?part=status", HTTP_HX_REQUEST="true").content.decode()
+    assert part.lstrip().startswith(f'<div id="run-{run.pk}-status"') and 'hx-trigger="every 10s"' in part
+    run.status = "Completed"
+    run.save(update_fields=["status"])
+    part = client.get(f"/runs/{run.pk}/?part=status", HTTP_HX_REQUEST="true").content.decode()
+    assert "Completed" in part and "hx-trigger" not in part
