@@ -21,7 +21,11 @@ class RunSubmitForm(forms.Form):
         help_text="Arguments as on a shell command line: --epochs 10 --lr 0.01",
     )
     environment = forms.ChoiceField(
-        choices=[("user", "User-managed: the target's Python"), ("pip", "System-managed: pip requirements")],
+        choices=[
+            ("user", "User-managed: the target's Python"),
+            ("pip", "System-managed: pip requirements"),
+            ("conda", "System-managed: conda environment file (targets with conda)"),
+        ],
         initial="user",
         widget=forms.RadioSelect,
     )
@@ -33,7 +37,7 @@ class RunSubmitForm(forms.Form):
     requirements = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "scikit-learn==1.5.2\nnumpy"}),
-        help_text="Built once per target into a cached virtual environment.",
+        help_text="pip requirements, or a conda environment.yml; built once per target and spec, then reused.",
     )
     use_docker = forms.BooleanField(
         label="Use Docker",

@@ -86,7 +86,8 @@ class Run(models.Model):
     target = models.ForeignKey(
         "compute.ComputeTarget", null=True, on_delete=models.SET_NULL, related_name="runs"
     )
-    # {"kind": "user", "interpreter": "python3"} or {"kind": "pip", "requirements": "..."}
+    # {"kind": "user", "interpreter": "python3"}, or {"kind": "pip" | "conda", "requirements": <the
+    # requirements or environment file>, "hash": ...}; see runs.services.environment_spec
     environment = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.NOT_STARTED)
     substep = models.CharField(max_length=200, blank=True)  # "Uploading snapshot", "Environment cache hit"

@@ -57,6 +57,8 @@ def environment_spec(
     spec = _environment_spec(kind=kind, interpreter=interpreter, requirements=requirements)
     if not docker:
         return spec
+    if spec["kind"] == "conda":
+        raise RunError("Use Docker takes pip requirements; a conda environment file runs without Docker.")
     base_image = (base_image or "").strip()
     if not base_image or any(c.isspace() for c in base_image):
         raise RunError("Use Docker needs a base image, e.g. python:3.11-slim.")
@@ -81,6 +83,16 @@ def _environment_spec(*, kind: str, interpreter: str = "", requirements: str = "
             raise RunError("Editable requirements (-e) cannot be built on a target.")
         text = "\n".join(lines)
         return {"kind": "pip", "requirements": text, "hash": hashlib.sha256(text.encode()).hexdigest()[:16]}
+    if kind == "conda":
+        # "requirements" carries the environment file's text, as pip's list does.
+        text = (requirements or "").strip().replace("\r\n", "\n")
+        if "dependencies:" not in text:
+            raise RunError("A conda environment file needs a dependencies: list (conda env export style).")
+        return {
+            "kind": "conda",
+            "requirements": text,
+            "hash": "conda-" + hashlib.sha256(text.encode()).hexdigest()[:16],
+        }
     raise RunError(f"Unknown environment kind {kind!r}.")
 
 

@@ -77,6 +77,9 @@ esac
 command -v setsid >/dev/null 2>&1 || fail "setsid (util-linux) is missing on the target: runs need it."
 if [ "$envkind" = user ]; then
   command -v "$envarg" >/dev/null 2>&1 || fail "The interpreter $envarg was not found on the target."
+elif [ "$envkind" = conda ]; then
+  command -v conda >/dev/null 2>&1 || fail "conda is not installed on this target: use pip requirements, or install conda."
+  printf '%s\n' "$reqs" > "$rd/environment.yml"
 else
   printf '%s\n' "$reqs" > "$rd/requirements.txt"
 fi
@@ -110,7 +113,10 @@ else
   else
     start=$(date +%s)
     rm -rf "$envdir"
-    if command -v uv >/dev/null 2>&1; then
+    if [ "$envkind" = conda ]; then
+      say "Building the environment with conda."
+      conda env create --quiet -p "$envdir" -f "$rd/environment.yml" >> "$rd/system.log" 2>&1
+    elif command -v uv >/dev/null 2>&1; then
       say "Building the environment with uv."
       { uv venv --python python3 "$envdir" \
           && VIRTUAL_ENV="$envdir" uv pip install -r "$rd/requirements.txt"; } >> "$rd/system.log" 2>&1

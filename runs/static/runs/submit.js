@@ -27,7 +27,7 @@
   });
   function showEnv() {
     const kind = form.querySelector("input[name=environment]:checked");
-    const pip = kind && kind.value === "pip";
+    const pip = kind && (kind.value === "pip" || kind.value === "conda");  // both take the text box
     document.getElementById("env-user").hidden = pip;
     document.getElementById("env-pip").hidden = !pip;
   }
