@@ -66,6 +66,7 @@ def test_create_stop_start_delete_a_vm_in_the_browser(
     screenshot("docker-vm-delete-confirm")
     page.locator("#target-confirm-delete").click()
     expect(page.locator("[id$=-deleted]")).to_contain_text("was deleted", timeout=30_000)
+    expect(page.locator("#target-recheck")).to_have_count(0)  # the header's actions went too
     screenshot("docker-vm-deleted")
     assert not ComputeTarget.objects.filter(name="train-vm").exists()
 
