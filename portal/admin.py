@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db.models import Count
 
 from compute.services import ensure_local_target
 
@@ -18,13 +19,22 @@ class WorkspaceAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
 
-    @admin.display(description="members")
-    def member_count(self, obj):
-        return obj.memberships.count()
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                members_n=Count("memberships", distinct=True), targets_n=Count("targets", distinct=True)
+            )
+        )
 
-    @admin.display(description="compute targets")
+    @admin.display(description="members", ordering="members_n")
+    def member_count(self, obj):
+        return obj.members_n
+
+    @admin.display(description="compute targets", ordering="targets_n")
     def target_count(self, obj):
-        return obj.targets.count()
+        return obj.targets_n
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

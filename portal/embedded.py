@@ -56,11 +56,3 @@ def start(*, beat: bool = True, concurrency: int = 4):
             _running["beat"] = service
         log.info("Embedded Celery worker started (%s)", app.conf.broker_url)
         return worker
-
-
-def stop():
-    with _started:
-        if beat := _running.pop("beat", None):
-            beat.stop()
-        if worker := _running.pop("worker", None):
-            worker.stop(in_sighandler=False)

@@ -2,7 +2,6 @@
 
 import os
 import pwd
-import shutil
 import socket
 import subprocess
 import threading
@@ -136,10 +135,6 @@ class HangingServer:
         self.sock.close()
         for conn in self.accepted:
             conn.close()
-
-
-def has(command: str) -> bool:
-    return shutil.which(command) is not None
 
 
 class LivePortal:

@@ -57,3 +57,10 @@ def test_switcher_lists_workspaces_and_switches(team, login):
 def test_every_workspace_has_the_local_computer(team):
     for workspace in (team.workspace, team.other_workspace):
         assert workspace.targets.filter(kind="local", name="local").count() == 1
+
+
+def test_admin_lists_workspaces_with_counts(team, client, django_user_model):
+    client.force_login(django_user_model.objects.create_superuser("boss", password="x"))
+    page = client.get("/admin/portal/workspace/").content.decode()
+    row = page.split(">Vision team</a>")[1].split("</tr>")[0]
+    assert ">3<" in row and ">1<" in row  # three members, the local target
