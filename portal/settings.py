@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 
 import environ
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("PORTAL_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -153,6 +154,12 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Target checks and lifecycle actions have a queue of their own, so they never
+# wait behind run preparation (uploads, image builds). A worker consumes every
+# queue listed here unless given -Q.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [Queue("celery"), Queue("targets"), Queue("runs")]
+CELERY_TASK_ROUTES = {"compute.tasks.*": {"queue": "targets"}, "runs.tasks.prepare_run": {"queue": "runs"}}
 TARGET_CHECK_INTERVAL = env.int("PORTAL_TARGET_CHECK_INTERVAL", default=300)
 CELERY_BEAT_SCHEDULE = {
     "check-targets": {
@@ -163,7 +170,7 @@ CELERY_BEAT_SCHEDULE = {
     "remove-expired-run-containers": {"task": "compute.tasks.remove_expired_run_containers", "schedule": 300},
     "reap-runs": {
         "task": "runs.tasks.reap_runs",
-        "schedule": env.float("PORTAL_RUN_REAP_INTERVAL", default=15.0),
+        "schedule": env.float("PORTAL_RUN_REAP_INTERVAL", default=5.0),
     },
 }
 
@@ -198,7 +205,15 @@ SNAPSHOT_MAX_FILES = env.int("PORTAL_SNAPSHOT_MAX_FILES", default=2000)
 SNAPSHOT_MAX_RATIO = env.int("PORTAL_SNAPSHOT_MAX_RATIO", default=200)
 # A browser folder upload sends one file per field: let the snapshot limit, not Django's 100, decide.
 DATA_UPLOAD_MAX_NUMBER_FILES = SNAPSHOT_MAX_FILES + 10
-RUN_LEASE_SECONDS = env.float("PORTAL_RUN_LEASE_SECONDS", default=30.0)
+# The monitor service's lease on each run it follows: renewed every third of
+# it; a worker killed without notice is replaced after at most this long (at
+# once when it ran on the same machine).
+RUN_LEASE_SECONDS = env.float("PORTAL_RUN_LEASE_SECONDS", default=9.0)
+RUN_CLAIM_INTERVAL = env.float("PORTAL_RUN_CLAIM_INTERVAL", default=1.0)
+RUN_MONITOR_THREADS = env.int("PORTAL_RUN_MONITOR_THREADS", default=8)
+RUN_REQUEUE_AFTER = env.float("PORTAL_RUN_REQUEUE_AFTER", default=30.0)
+RUN_LOG_MAX_BYTES = env.int("PORTAL_RUN_LOG_MAX_MB", default=200) * 1024 * 1024
+OUTPUTS_MAX_BYTES = env.int("PORTAL_OUTPUTS_MAX_MB", default=2048) * 1024 * 1024
 RUN_UNREACHABLE_GRACE = env.float("PORTAL_RUN_UNREACHABLE_GRACE", default=120.0)
 SSH_CONNECT_TIMEOUT = env.float("PORTAL_SSH_TIMEOUT", default=10.0)
 PREFLIGHT_TIMEOUT = env.float("PORTAL_PREFLIGHT_TIMEOUT", default=30.0)

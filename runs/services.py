@@ -186,11 +186,11 @@ def run_cancel(*, run: Run, user=None) -> None:
             run.substep = "Stopping the process tree"
         run.save(update_fields=["status", "ended_at", "substep", "error"])
         push_run(run)
-        if run.status == RunStatus.CANCEL_REQUESTED:
-            _queue(run)  # a monitor attached elsewhere sees the flag too; this covers none attached
+        if run.status == RunStatus.CANCEL_REQUESTED and not run.handle:
+            _queue(run)  # not launched yet: its preparation sees the flag; a launched one's monitor does
 
 
 def _queue(run: Run) -> None:
-    from .tasks import execute_run
+    from .tasks import prepare_run
 
-    transaction.on_commit(lambda: execute_run.delay(run.pk))
+    transaction.on_commit(lambda: prepare_run.delay(run.pk))

@@ -1,4 +1,5 @@
 from collections.abc import Callable
+from dataclasses import dataclass
 
 Progress = Callable[[str], None]
 
@@ -46,6 +47,7 @@ class Backend:
     secret_fields: dict[str, str] = {}  # noqa: RUF012
     # Whether it can be stopped and started again (created VMs).
     lifecycle: bool = False
+    can_run: bool = False  # whether it runs scripts (implements the run contract)
 
     def __init__(self, target):
         self.target = target
@@ -78,3 +80,79 @@ class Backend:
 
     def start(self, progress: Progress) -> None:
         raise NotImplementedError(f"{self.label} targets cannot be started.")
+
+    # ---- the run contract (kinds with can_run implement it) -------------------------
+    # Seconds between two polls of this kind's runs; the monitor polls all of a
+    # target's runs at once, so this is per target, not per run.
+    poll_interval: float = 1.0
+
+    def ensure_snapshot(self, sha256: str, archive, *, tree_digest: str = "") -> bool:
+        """Make the snapshot present (and verified) on the target; True when it was uploaded."""
+        raise NotImplementedError(f"{self.label} targets do not run scripts.")
+
+    def launch(self, spec: "LaunchSpec") -> dict:
+        """Start the run detached and return its handle: an opaque dict the
+        portal stores whole and gives back to poll/read_logs/cancel/fetch_outputs.
+        Launching a run that was already launched starts nothing."""
+        raise NotImplementedError(f"{self.label} targets do not run scripts.")
+
+    def poll(self, handles: list[dict]) -> list["RunState"]:
+        """The state of many runs of this target at once (one round trip where
+        the kind allows), in the order of ``handles``."""
+        raise NotImplementedError(f"{self.label} targets do not run scripts.")
+
+    def read_logs(self, handle: dict, offsets: dict, sizes: dict | None = None) -> dict[str, bytes]:
+        """New bytes of stdout, stderr, system and metrics from the given offsets (capped)."""
+        raise NotImplementedError(f"{self.label} targets do not run scripts.")
+
+    def cancel(self, handle: dict) -> None:
+        """Stop the run's whole process tree (or container, or scheduler job)."""
+        raise NotImplementedError(f"{self.label} targets do not run scripts.")
+
+    def fetch_outputs(self, handle: dict, dest) -> bool:
+        """Bring the run's outputs/ as a tar.gz to ``dest``; False when there are none."""
+        raise NotImplementedError(f"{self.label} targets do not run scripts.")
+
+    # Kinds whose environment is an image build it in prepare_image() before the launch.
+    builds_images: bool = False
+
+    def prepare_image(self, on_line) -> str:
+        """Build or find the run's image: "hit", "built" or "base"."""
+        raise NotImplementedError(f"{self.label} targets do not build images.")
+
+    def close(self) -> None:
+        """Release connections held between calls (a monitor keeps a backend for many ticks)."""
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """Everything a launch needs; the same for every kind."""
+
+    key: str  # the run's key (hex): names its folder, container or job
+    sha256: str  # the snapshot
+    script: str
+    arguments: list[str]
+    env_kind: str  # user | pip | conda
+    env_arg: str  # the interpreter, or the environment's spec hash
+    requirements: str = ""
+    helper: str = ""  # portal_run.py
+    tree_digest: str = ""  # the snapshot's content digest, checked on the target
+    env_digest: str = ""  # the built environment's content digest, when known
+
+
+@dataclass
+class RunState:
+    """What a poll found about one run."""
+
+    alive: bool = False
+    exit_code: int | None = None
+    phase: str = ""
+    env_result: str = ""
+    failure: str = ""
+    canceled: bool = False
+    missing: bool = False
+    sizes: dict | None = None  # log name -> bytes, when the target reported them
+
+    @property
+    def ended(self) -> bool:
+        return self.exit_code is not None or not self.alive

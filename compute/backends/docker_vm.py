@@ -43,6 +43,7 @@ def engine_of(target) -> ComputeTarget:
 
 
 class DockerVMBackend(ContainerExecMixin, RunnerMixin, Backend):
+    poll_interval = 0.25
     kind = "docker-vm"
     label = "Virtual machine (container)"
     description = "A new VM with CPU, memory and GPU limits, made on one of your Docker engines."
@@ -138,10 +139,10 @@ class DockerVMBackend(ContainerExecMixin, RunnerMixin, Backend):
                 progress("Removing the container and its files")
                 engine.remove(container)
 
-    def fetch_outputs(self, handle, dest):
+    def fetch_outputs(self, handle, dest, **kwargs):
         """A run just ended here: idle shutdown counts from now."""
         try:
-            return super().fetch_outputs(handle, dest)
+            return super().fetch_outputs(handle, dest, **kwargs)
         finally:
             type(self.target).objects.filter(pk=self.target.pk).update(last_used_at=timezone.now())
 

@@ -129,6 +129,9 @@ class SSHConfigForm(TargetForm):
         }
 
 
+OUTPUT_LIMIT = 4 * 1024 * 1024
+
+
 class SSHSession:
     """One authenticated connection, reused for all of a task's commands."""
 
@@ -144,8 +147,14 @@ class SSHSession:
             channel.exec_command(command)
             channel.shutdown_write()
             deadline = time.monotonic() + timeout
-            out = channel.makefile("rb").read()
-            err = channel.makefile_stderr("rb").read()
+            # A hostile host cannot make the portal hold more than this.
+            out = channel.makefile("rb").read(OUTPUT_LIMIT + 1)
+            err = channel.makefile_stderr("rb").read(OUTPUT_LIMIT + 1)
+            if len(out) > OUTPUT_LIMIT or len(err) > OUTPUT_LIMIT:
+                channel.close()
+                raise BackendError(
+                    f"A command on {self.address} printed more than {OUTPUT_LIMIT // 2**20} MB: refused."
+                )
             if not channel.status_event.wait(max(0.0, deadline - time.monotonic())):
                 raise TimeoutError
             return channel.recv_exit_status(), out.decode(errors="replace"), err.decode(errors="replace")
@@ -159,6 +168,7 @@ class SSHSession:
 
 
 class SSHBackend(RunnerMixin, Backend):
+    poll_interval = 0.25
     kind = "ssh"
     label = "Virtual machine"
     description = "Use an existing Linux machine you can reach over SSH."
@@ -318,7 +328,7 @@ class SSHBackend(RunnerMixin, Backend):
             raise
 
     def _put_snapshot(self, sha256, archive):
-        remote = f"{self.workdir}/snapshots/{sha256}.tar.gz.{secrets.token_hex(4)}"
+        remote = f"{self.area}/snapshots/{sha256}.tar.gz.{secrets.token_hex(4)}"
         try:
             self._sftp_client().put(str(archive), remote)
         except (OSError, paramiko.SSHException) as exc:

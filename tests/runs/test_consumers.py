@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 def run(team, local_target, make_snapshot, monkeypatch):
     """A submitted run that nobody executes: these tests push by hand, and a
     Celery worker left running by earlier tests must not push as well."""
-    monkeypatch.setattr("runs.tasks.execute_run.delay", lambda run_id: None)
+    monkeypatch.setattr("runs.tasks.prepare_run.delay", lambda run_id: None)
     snapshot = make_snapshot({"train.py": "print(1)\n"})
     with transaction.atomic():
         run = services.run_submit(
