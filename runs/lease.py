@@ -148,7 +148,12 @@ def claim(run_id: int, owner: str) -> Run | None:
         )
         if run is None or run.is_terminal:
             return None
-        if run.lease_owner and run.lease_expires_at and run.lease_expires_at > now:
+        if (
+            run.lease_owner
+            and run.lease_expires_at
+            and run.lease_expires_at > now
+            and not dead_local_owners([run.lease_owner])
+        ):
             return None
         if run.status in (RunStatus.NOT_STARTED, RunStatus.QUEUED):
             run.status = RunStatus.PREPARING
