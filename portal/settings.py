@@ -159,6 +159,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "compute.tasks.check_all_targets",
         "schedule": TARGET_CHECK_INTERVAL,
     },
+    # Attaches queued where no worker listens (another process's in-memory broker).
+    "check-stuck-attaches": {"task": "compute.tasks.check_stuck_attaches", "schedule": 30},
     "stop-idle-targets": {"task": "compute.tasks.stop_idle_targets", "schedule": 60},
     "remove-expired-run-containers": {"task": "compute.tasks.remove_expired_run_containers", "schedule": 300},
     "reap-runs": {
