@@ -46,8 +46,8 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # Secrets of compute targets are encrypted with keys of their own (MultiFernet:
 # the first key encrypts, all decrypt), never with SECRET_KEY.
-_keys = _secret("PORTAL_ENCRYPTION_KEYS") or _persisted_secret(
-    "PORTAL_ENCRYPTION_KEY",
+_keys = _persisted_secret(
+    "PORTAL_ENCRYPTION_KEYS",
     "encryption_key",
     lambda: __import__("cryptography.fernet").fernet.Fernet.generate_key().decode(),
 )
