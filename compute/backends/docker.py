@@ -1,10 +1,10 @@
-"""The one place the ``docker`` SDK is used: a client per engine endpoint.
+"""The engine client: one ``docker`` SDK client per engine endpoint.
 
 An engine is reached over this machine's socket (``unix://``), over TCP with
 TLS client certificates (``tcp://``), or through an attached SSH VM
 (``ssh://``, see ``docker_bridge``). Environment images are built in
-``docker_images``. Every SDK error leaves this module as a BackendError in
-plain words.
+``docker_images``; nothing else uses the SDK. Every SDK error leaves through
+``Engine._errors`` as a BackendError in plain words.
 """
 
 import shutil
