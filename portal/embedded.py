@@ -34,6 +34,7 @@ def start(*, beat: bool = True, concurrency: int = 4):
     with _started:
         if "worker" in _running:
             return _running["worker"]
+        app.embedded_default = True  # portal.celery refuses a worker or beat on memory:// otherwise
         # Two pools: target checks and lifecycle actions never wait behind
         # run preparation (the monitor service follows runs without a slot).
         worker = _spawn(["celery", "runs"], concurrency, "embedded")

@@ -47,8 +47,8 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # Secrets of compute targets are encrypted with keys of their own (MultiFernet:
 # the first key encrypts, all decrypt), never with SECRET_KEY.
-_keys = _secret("PORTAL_ENCRYPTION_KEYS") or _persisted_secret(
-    "PORTAL_ENCRYPTION_KEY",
+_keys = _persisted_secret(
+    "PORTAL_ENCRYPTION_KEYS",
     "encryption_key",
     lambda: __import__("cryptography.fernet").fernet.Fernet.generate_key().decode(),
 )
@@ -166,6 +166,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "compute.tasks.check_all_targets",
         "schedule": TARGET_CHECK_INTERVAL,
     },
+    # Attaches queued where no worker listens (another process's in-memory broker).
+    "check-stuck-attaches": {"task": "compute.tasks.check_stuck_attaches", "schedule": 30},
     "stop-idle-targets": {"task": "compute.tasks.stop_idle_targets", "schedule": 60},
     "remove-expired-run-containers": {"task": "compute.tasks.remove_expired_run_containers", "schedule": 300},
     "reap-runs": {

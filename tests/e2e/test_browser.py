@@ -7,7 +7,7 @@ from compute import hostkeys
 from compute.models import ComputeTarget, TargetState
 from tests.conftest import SSH_PASSWORD, SSH_USER, wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
 
 def test_login_and_dashboard(page, live_portal, team, sign_in, screenshot):
