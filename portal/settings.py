@@ -84,6 +84,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "runs.upload_limit.UploadLimitMiddleware",  # before anything reads the body
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -205,6 +206,9 @@ LOCAL_WORKDIR = env.str("PORTAL_LOCAL_WORKDIR", default=str(VAR_DIR / "local-tar
 SNAPSHOT_MAX_BYTES = env.int("PORTAL_SNAPSHOT_MAX_MB", default=300) * 1024 * 1024
 SNAPSHOT_MAX_FILES = env.int("PORTAL_SNAPSHOT_MAX_FILES", default=2000)
 SNAPSHOT_MAX_RATIO = env.int("PORTAL_SNAPSHOT_MAX_RATIO", default=200)
+# A run's outputs, as collected from the target: past these, what fit is kept.
+PORTAL_OUTPUTS_MAX_MB = env.int("PORTAL_OUTPUTS_MAX_MB", default=2048)
+PORTAL_OUTPUTS_MAX_FILES = env.int("PORTAL_OUTPUTS_MAX_FILES", default=10_000)
 # A browser folder upload sends one file per field: let the snapshot limit, not Django's 100, decide.
 DATA_UPLOAD_MAX_NUMBER_FILES = SNAPSHOT_MAX_FILES + 10
 # The monitor service's lease on each run it follows: renewed every third of

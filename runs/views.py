@@ -1,7 +1,5 @@
-import io
 import json
 import mimetypes
-import zipfile
 from pathlib import Path
 
 from django.conf import settings
@@ -19,6 +17,7 @@ from portal.models import Role
 from . import monitor, selectors, services
 from .forms import RunSubmitForm
 from .models import Experiment, RunLogChunk, Snapshot
+from .outputs_zip import stream_zip
 
 EXAMPLE_DIR = Path(settings.BASE_DIR) / "examples" / "sklearn"
 
@@ -235,10 +234,18 @@ def run_log(request, pk):
 def _output_path(run, path: str) -> Path:
     if not run.outputs.filter(path=path).exists():
         raise Http404("No such output.")
+    full = _output_file(run, path)
+    if full is None:
+        raise Http404("No such output.")
+    return full
+
+
+def _output_file(run, path: str) -> Path | None:
+    """The output's file on disk, when it is one inside the run's outputs folder."""
     root = (monitor.outputs_dir(run) / "outputs").resolve()
     full = (root / path).resolve()
     if not str(full).startswith(str(root) + "/") or not full.is_file():
-        raise Http404("No such output.")
+        return None
     return full
 
 
@@ -252,13 +259,14 @@ def run_output(request, pk, path):
 
 @member_required()
 def run_outputs_zip(request, pk):
+    """Streamed as it is zipped: a run's outputs may be gigabytes."""
     run = selectors.run_get(workspace=request.workspace, pk=pk)
-    outputs = list(run.outputs.all())
-    if not outputs:
+    paths = list(run.outputs.order_by("path").values_list("path", flat=True))
+    if not paths:
         raise Http404("This run has no outputs.")
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for output in outputs:
-            archive.write(_output_path(run, output.path), f"outputs/{output.path}")
-    buffer.seek(0)
-    return FileResponse(buffer, as_attachment=True, filename=f"run-{run.pk}-outputs.zip")
+    files = ((_output_file(run, path), f"outputs/{path}") for path in paths)
+    response = StreamingHttpResponse(
+        stream_zip((full, name) for full, name in files if full is not None), content_type="application/zip"
+    )
+    response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-outputs.zip"'
+    return response
