@@ -9,8 +9,6 @@ polls all of a target's runs at once and hands each follower its state.
 import json
 import logging
 import math
-import os
-import tarfile
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -27,6 +25,7 @@ from . import snapshots
 from .lease import LeaseLost, finish_run, update_run
 from .live import push_log, push_run
 from .models import EnvironmentCache, Metric, Output, Run, RunLogChunk, RunStatus
+from .outputs import OutputsError, unpack_outputs
 
 log = logging.getLogger(__name__)
 
@@ -246,21 +245,20 @@ class RunFollower:
         dest.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
             archive = Path(tmp) / "outputs.tar.gz"
-            if not backend.fetch_outputs(self.handle, archive, max_bytes=settings.OUTPUTS_MAX_BYTES):
+            limit = settings.PORTAL_OUTPUTS_MAX_MB * 1024 * 1024
+            if not backend.fetch_outputs(self.handle, archive, max_bytes=limit):
                 return
             snapshots.remove_tree(dest)
             dest.mkdir()
-            with tarfile.open(archive, "r:gz") as tar:
-                members = [m for m in tar.getmembers() if m.isreg() or m.isdir()]
-                tar.extractall(dest, members=members, filter="data")
-        rows = []
-        root = dest / "outputs"
-        for dirpath, _, filenames in os.walk(root):
-            for name in filenames:
-                path = Path(dirpath) / name
-                rows.append(Output(run=run, path=path.relative_to(root).as_posix(), size=path.stat().st_size))
+            try:
+                unpacked = unpack_outputs(archive, dest)
+            except OutputsError as exc:
+                system_note(run, self.owner, f"Outputs were not collected: {exc}")
+                return
+        if unpacked.skipped_reason:
+            system_note(run, self.owner, f"Outputs: {unpacked.skipped_reason}")
         Output.objects.filter(run=run).delete()
-        Output.objects.bulk_create(rows)
+        Output.objects.bulk_create(Output(run=run, path=path, size=size) for path, size in unpacked.files)
 
 
 # ---- helpers ---------------------------------------------------------------------------------------
