@@ -44,7 +44,8 @@ FOLLOWED = (
     RunStatus.CANCEL_REQUESTED,
     RunStatus.NOT_RESPONDING,
 )
-BUSY_INTERVAL = 0.005  # a target whose runs just printed is polled again at once
+BUSY_INTERVAL = 0.005  # a target with a run printing faster than it is read is polled again at once
+FLOOD_BYTES = 64 * 1024  # bytes moved in one read that count as such a run
 UNREACHABLE_INTERVAL = 2.0
 CLAIM_BATCH = 200
 
@@ -221,13 +222,13 @@ class MonitorService:
                     group, follower, self._guard(follower, lambda f=follower, e=exc: f._unreachable(e))
                 )
             return UNREACHABLE_INTERVAL
-        moved_any = 0
+        most = 0
         for follower, state in zip(followers, states, strict=True):
             result = self._guard(follower, lambda f=follower, s=state: f.step(backend, s), backend=backend)
             done, moved = result if isinstance(result, tuple) else (bool(result), 0)
-            moved_any += moved
+            most = max(most, moved)
             self._drop_if(group, follower, done)
-        return BUSY_INTERVAL if moved_any else backend.poll_interval
+        return BUSY_INTERVAL if most >= FLOOD_BYTES else backend.poll_interval
 
     def _still_followed(self, group: TargetGroup, follower: RunFollower, status) -> bool:
         if status is None or status in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELED):
