@@ -206,6 +206,11 @@ PREFLIGHT_TIMEOUT = env.float("PORTAL_PREFLIGHT_TIMEOUT", default=30.0)
 DOCKER_TIMEOUT = env.float("PORTAL_DOCKER_TIMEOUT", default=30.0)
 DOCKER_KEEP_FAILED_MINUTES = env.int("PORTAL_DOCKER_KEEP_FAILED_MINUTES", default=60)
 DOCKER_BUILD_TIMEOUT = env.float("PORTAL_DOCKER_BUILD_TIMEOUT", default=1800.0)
+# Websockets: how often an open socket re-checks that its user may still see
+# the object; per socket, a burst of backfill requests, then so many a second.
+WS_RECHECK_SECONDS = env.float("PORTAL_WS_RECHECK_SECONDS", default=30.0)
+WS_BACKFILL_BURST = env.int("PORTAL_WS_BACKFILL_BURST", default=5)
+WS_BACKFILL_PER_SECOND = env.float("PORTAL_WS_BACKFILL_PER_SECOND", default=1.0)
 
 LOGGING = {
     "version": 1,
