@@ -4,6 +4,7 @@ import logging
 
 from django.db import DatabaseError, transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from portal import crypto
 
@@ -36,6 +37,7 @@ def ensure_local_target(*, workspace) -> ComputeTarget:
     return target
 
 
+@sensitive_variables("secrets", "value")
 def target_attach(
     *, workspace, user, kind: str, name: str, config: dict, secrets: dict, host_key: str = ""
 ) -> ComputeTarget:
@@ -167,6 +169,7 @@ def target_reject_host_key(*, target: ComputeTarget, user) -> None:
     )
 
 
+@sensitive_variables("value")
 def target_set_secret(*, target: ComputeTarget, user, field: str, value: str) -> None:
     if field not in target.backend.secret_fields:
         raise TargetActionError(f"{target.kind_label} targets have no “{field}”.")

@@ -3,6 +3,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -34,6 +35,7 @@ def target_list(request):
     )
 
 
+@sensitive_post_parameters()  # every kind's credentials: passwords, keys, TLS keys
 @can_change()
 def target_add(request):
     backends = addable_backends()
@@ -110,6 +112,7 @@ def target_host_key(request, name):
     )
 
 
+@sensitive_post_parameters("value")
 @require_POST
 @member_required(Role.CONTRIBUTOR)
 def target_secret(request, name, field):
@@ -169,6 +172,7 @@ def target_detach(request, name):
     return render(request, "compute/target_detach.html", {"target": target})
 
 
+@sensitive_variables("kwargs")  # may carry a new secret's value
 def _act(request, service, **kwargs):
     """Run a service on kwargs["target"], turn a refusal into a message.
 

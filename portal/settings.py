@@ -8,6 +8,7 @@ given as ``NAME_FILE`` pointing at a file that holds it.
 """
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -68,6 +69,7 @@ INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
+    "axes",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
@@ -94,7 +96,23 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "portal.middleware.CurrentWorkspaceMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into our lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Login throttling (django-axes): after PORTAL_LOGIN_FAILURE_LIMIT failed
+# logins for one username from one address, that pair is locked out for
+# PORTAL_LOGIN_LOCKOUT_MINUTES (the portal's login and the admin's alike).
+# The address is REMOTE_ADDR: behind a reverse proxy every client shares it.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("PORTAL_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("PORTAL_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "portal.lockout.lockout_response"
 
 ROOT_URLCONF = "portal.urls"
 ASGI_APPLICATION = "portal.asgi.application"
@@ -226,6 +244,11 @@ PREFLIGHT_TIMEOUT = env.float("PORTAL_PREFLIGHT_TIMEOUT", default=30.0)
 DOCKER_TIMEOUT = env.float("PORTAL_DOCKER_TIMEOUT", default=30.0)
 DOCKER_KEEP_FAILED_MINUTES = env.int("PORTAL_DOCKER_KEEP_FAILED_MINUTES", default=60)
 DOCKER_BUILD_TIMEOUT = env.float("PORTAL_DOCKER_BUILD_TIMEOUT", default=1800.0)
+# Websockets: how often an open socket re-checks that its user may still see
+# the object; per socket, a burst of backfill requests, then so many a second.
+WS_RECHECK_SECONDS = env.float("PORTAL_WS_RECHECK_SECONDS", default=30.0)
+WS_BACKFILL_BURST = env.int("PORTAL_WS_BACKFILL_BURST", default=5)
+WS_BACKFILL_PER_SECOND = env.float("PORTAL_WS_BACKFILL_PER_SECOND", default=1.0)
 
 LOGGING = {
     "version": 1,

@@ -39,12 +39,21 @@ def run_get(*, workspace, pk: int) -> Run:
     )
 
 
-def log_chunks_after(*, run, after: int, limit: int | None = None):
-    """Chunks with seq > after, in order; with ``limit``, only the last ``limit`` of them."""
+def log_chunks_after(*, run, after: int, limit: int):
+    """The last ``limit`` chunks with seq > after, in order (a bounded tail, cut in SQL)."""
     chunks = RunLogChunk.objects.filter(run=run, seq__gt=after)
-    if limit is None:
-        return list(chunks.order_by("seq"))
     return list(reversed(chunks.order_by("-seq")[:limit]))
+
+
+def log_page(*, run, after: int, limit: int) -> dict:
+    """The first ``limit`` chunks with seq > after, in order, as payloads, and
+    whether more follow; one query, cut in SQL (a log can be millions of rows)."""
+    rows = list(
+        RunLogChunk.objects.filter(run=run, seq__gt=after)
+        .order_by("seq")
+        .values("seq", "stream", "text")[: limit + 1]
+    )
+    return {"chunks": rows[:limit], "more": len(rows) > limit}
 
 
 def latest_metrics(*, run) -> dict:

@@ -20,6 +20,7 @@ from .models import Experiment, RunLogChunk, Snapshot
 from .outputs_zip import stream_zip
 
 EXAMPLE_DIR = Path(settings.BASE_DIR) / "examples" / "sklearn"
+LOG_PAGE_MAX = 5000  # chunks per JSON log page
 
 
 # ---- experiments -------------------------------------------------------------------------
@@ -210,16 +211,20 @@ def run_cancel(request, pk):
 
 @member_required()
 def run_log(request, pk):
-    """The full log as text; with ?after=N&format=json, the chunks after seq N."""
+    """The full log as text; with ?after=N&format=json, the first chunks after
+    seq N (at most ?limit=, at most LOG_PAGE_MAX) and whether more follow."""
     run = selectors.run_get(workspace=request.workspace, pk=pk)
     if request.GET.get("format") == "json":
         try:
             after = int(request.GET.get("after", -1))
         except ValueError:
             after = -1
-        chunks = selectors.log_chunks_after(run=run, after=after)[:5000]
-        payload = [{"seq": c.seq, "stream": c.stream, "text": c.text} for c in chunks]
-        return HttpResponse(json.dumps({"chunks": payload}), content_type="application/json")
+        try:
+            limit = min(max(int(request.GET.get("limit", LOG_PAGE_MAX)), 1), LOG_PAGE_MAX)
+        except ValueError:
+            limit = LOG_PAGE_MAX
+        page = selectors.log_page(run=run, after=after, limit=limit)
+        return HttpResponse(json.dumps(page), content_type="application/json")
     streams = request.GET.getlist("stream") or ["stdout", "stderr", "system"]
 
     def lines():
