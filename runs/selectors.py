@@ -1,7 +1,10 @@
 from django.db.models import Count, OuterRef, Subquery
 from django.shortcuts import get_object_or_404
 
-from .models import Experiment, Metric, Run, RunLogChunk
+from compute.backends import runnable_kinds
+from compute.models import ComputeTarget, TargetState
+
+from .models import Experiment, Metric, Run, RunLogChunk, Snapshot
 
 LOG_TAIL_CHUNKS = 200
 
@@ -21,6 +24,21 @@ def experiment_list(*, workspace):
 
 def experiment_get(*, workspace, name: str) -> Experiment:
     return get_object_or_404(Experiment, workspace=workspace, name=name)
+
+
+# A target in these states takes runs (an Unreachable one may come back by the time it starts).
+READY_STATES = (TargetState.SUCCEEDED, TargetState.UNREACHABLE)
+
+
+def runnable_targets(*, workspace):
+    """The workspace's targets a run can be submitted to: ready, of a kind that runs scripts."""
+    return ComputeTarget.objects.filter(
+        workspace=workspace, kind__in=runnable_kinds(), state__in=READY_STATES
+    )
+
+
+def snapshot_get(*, workspace, pk) -> Snapshot | None:
+    return Snapshot.objects.filter(workspace=workspace, pk=pk).first() if pk else None
 
 
 def run_list(*, workspace, experiment=None):

@@ -10,7 +10,6 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from compute.models import ComputeTarget, TargetState
 from portal.access import can_change, member_required
 from portal.models import Role
 
@@ -19,7 +18,6 @@ from .forms import RunSubmitForm
 from .models import Experiment, RunLogChunk, Snapshot
 from .outputs_zip import stream_zip
 
-EXAMPLE_DIR = Path(settings.BASE_DIR) / "examples" / "sklearn"
 LOG_PAGE_MAX = 5000  # chunks per JSON log page
 
 
@@ -101,28 +99,22 @@ def run_submit(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            snapshot = None
-            if data.get("snapshot"):
-                snapshot = Snapshot.objects.filter(workspace=request.workspace, pk=data["snapshot"]).first()
-            snapshot = snapshot or _snapshot_from_request(request)
-            if snapshot is None:
-                raise services.RunError("Choose a folder or an archive with your script.")
-            environment = services.environment_spec(
-                kind=data["environment"],
-                interpreter=data["interpreter"],
-                requirements=data["requirements"],
-                docker=data["use_docker"],
-                base_image=data["base_image"],
-            )
+            snapshot = selectors.snapshot_get(workspace=request.workspace, pk=data.get("snapshot"))
             run = services.run_submit(
                 workspace=request.workspace,
                 user=request.user,
                 experiment_name=data["experiment"],
-                snapshot=snapshot,
-                script=data["script"],
-                arguments=services.parse_arguments(data["arguments"]),
                 target=data["target"],
-                environment=environment,
+                snapshot=snapshot or _snapshot_from_request(request),
+                script=data["script"],
+                arguments=data["arguments"],
+                environment={
+                    "kind": data["environment"],
+                    "interpreter": data["interpreter"],
+                    "requirements": data["requirements"],
+                    "docker": data["use_docker"],
+                    "base_image": data["base_image"],
+                },
             )
         except services.RunError as exc:
             error = str(exc)
@@ -143,35 +135,8 @@ def run_submit(request):
 @member_required(Role.CONTRIBUTOR)
 def run_example(request):
     """ "Try the example": the scikit-learn folder on the local target."""
-    target = ComputeTarget.objects.filter(workspace=request.workspace, kind="local").first()
     try:
-        if target is None or target.state not in (TargetState.SUCCEEDED, TargetState.UNREACHABLE):
-            raise services.RunError("The local computer is not ready yet: check it on the Compute page.")
-        handles = []
-        try:
-            files = []
-            for path in sorted(
-                p for p in EXAMPLE_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-            ):
-                handle = open(path, "rb")  # noqa: SIM115 - closed below
-                handles.append(handle)
-                files.append((path.relative_to(EXAMPLE_DIR).as_posix(), handle))
-            snapshot = services.snapshot_create(workspace=request.workspace, files=files)
-        finally:
-            for handle in handles:
-                handle.close()
-        run = services.run_submit(
-            workspace=request.workspace,
-            user=request.user,
-            experiment_name="example-iris",
-            snapshot=snapshot,
-            script="train.py",
-            arguments=["--epochs", "20"],
-            target=target,
-            environment=services.environment_spec(
-                kind="pip", requirements=(EXAMPLE_DIR / "requirements.txt").read_text()
-            ),
-        )
+        run = services.run_example(workspace=request.workspace, user=request.user)
     except services.RunError as exc:
         messages.error(request, str(exc))
         return redirect("experiment-list")

@@ -65,6 +65,60 @@ class Backend:
         """The one-line reason a passed check records; None for the default."""
         return None
 
+    # ---- per-kind rules: everything outside compute/backends/ asks these ------------
+    # The status page's capability and property rows (context: ``target``).
+    status_template: str = "compute/backends/_machine_status.html"
+    # Secret fields typed as several lines (keys, certificates): a textarea, not a password box.
+    multiline_secrets: frozenset[str] = frozenset()
+    # Whether a person may detach it (attached targets); see detach_refusal().
+    detachable: bool = True
+
+    @classmethod
+    def creates(cls, config: dict) -> bool:
+        """Whether adding one with this config creates it (else it is attached)."""
+        return "create" in cls.modes
+
+    @classmethod
+    def owner_only_reason(cls, config: dict) -> str | None:
+        """Why only a workspace owner may add one with this config; None: contributors may."""
+        return None
+
+    @classmethod
+    def config_errors(cls, target) -> list[str]:
+        """What the kind's form refuses in ``target.config`` (the admin saves through this)."""
+        form = cls.config_form()(
+            data={**target.config, "name": target.name}, workspace=target.workspace, instance=target
+        )
+        if form.is_valid():
+            return []
+        return [
+            f"{field}: {message}" if field != "__all__" else message
+            for field, messages in form.errors.items()
+            for message in messages
+        ]
+
+    def validate_secret(self, field: str, value: str) -> None:
+        """Raise BackendError when ``value`` cannot be this secret (a key that does not load)."""
+
+    def secrets_replaced_by(self, field: str) -> tuple[str, ...]:
+        """Stored secrets that setting ``field`` makes obsolete (a key replaces a password)."""
+        return ()
+
+    def detach_refusal(self) -> str | None:
+        """Why it cannot be detached now; None when it can."""
+        if not self.detachable:
+            return f"{self.target.name} cannot be detached."
+        return None
+
+    @property
+    def delete_consequence(self) -> str:
+        """What deleting a created target does, in a sentence for the confirmation page."""
+        return f"The portal removes what it created for {self.target.name}. This cannot be undone."
+
+    @classmethod
+    def housekeeping(cls) -> None:
+        """Periodic cleanup of what this kind's runs leave behind (beat task)."""
+
     def check(self, progress: Progress) -> dict:
         """Connect and run the preflight; returns the capabilities found."""
         raise NotImplementedError

@@ -45,6 +45,8 @@ class ContainerInstanceBackend(ContainerExecMixin, RunnerMixin, Backend):
     description = "Each run in a fresh container with fixed CPU, memory and GPU limits, removed afterwards."
     icon = "box"
     modes = ("create",)
+    can_run = True
+    status_template = "compute/backends/_container_status.html"
 
     def __init__(self, target):
         super().__init__(target)
@@ -54,6 +56,13 @@ class ContainerInstanceBackend(ContainerExecMixin, RunnerMixin, Backend):
     @classmethod
     def config_form(cls):
         return ContainerInstanceForm
+
+    @property
+    def delete_consequence(self):
+        return (
+            "The portal forgets this container instance and removes the containers kept from "
+            f"failed runs on {self.target.config.get('engine')}."
+        )
 
     @property
     def workdir(self) -> str:

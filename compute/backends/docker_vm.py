@@ -9,6 +9,7 @@ from ..models import ComputeTarget
 from . import docker as engines
 from . import preflight
 from .base import Backend, BackendError
+from .docker_engine import DockerEngineBackend
 from .docker_exec import ContainerExecMixin
 from .docker_forms import ContainerLimitsForm
 from .runner import RunnerMixin
@@ -35,7 +36,7 @@ class DockerVMForm(ContainerLimitsForm):
 
 def engine_of(target) -> ComputeTarget:
     engine = ComputeTarget.objects.filter(
-        workspace_id=target.workspace_id, kind="docker", name=target.config.get("engine", "")
+        workspace_id=target.workspace_id, kind=DockerEngineBackend.kind, name=target.config.get("engine", "")
     ).first()
     if engine is None:
         raise BackendError(f"The engine {target.config.get('engine')} was detached.", permanent=True)
@@ -50,10 +51,19 @@ class DockerVMBackend(ContainerExecMixin, RunnerMixin, Backend):
     icon = "hdd-rack"
     modes = ("create",)
     lifecycle = True
+    can_run = True
+    status_template = "compute/backends/_docker_vm_status.html"
 
     @classmethod
     def config_form(cls):
         return DockerVMForm
+
+    @property
+    def delete_consequence(self):
+        return (
+            f"The container on {self.target.config.get('engine')} is removed with every file inside it. "
+            "This cannot be undone."
+        )
 
     @property
     def workdir(self) -> str:

@@ -17,6 +17,21 @@ class LocalBackend(RunnerMixin, Backend):
     description = "The machine the portal's workers run on."
     icon = "pc-display"
     modes = ()  # present in every workspace, never added by hand
+    can_run = True
+    status_template = "compute/backends/_local_status.html"
+    detachable = False
+
+    @classmethod
+    def config_errors(cls, target):
+        workdir = target.config.get("workdir", "")
+        unknown = sorted(set(target.config) - {"workdir"})
+        errors = [f"{key}: not a setting of the local computer." for key in unknown]
+        if not isinstance(workdir, str) or (workdir and not workdir.startswith("/")):
+            errors.append("workdir: an absolute path on this machine.")
+        return errors
+
+    def detach_refusal(self):
+        return "The local computer belongs to every workspace and cannot be detached."
 
     @property
     def workdir(self) -> str:
@@ -131,3 +146,10 @@ def _read_capped(path: Path, limit: int) -> str | None:
             return f.read(limit).decode(errors="replace")
     except OSError:
         return None
+
+
+def local_target(*, workspace):
+    """The workspace's local computer target; None where it has none."""
+    from ..models import ComputeTarget
+
+    return ComputeTarget.objects.filter(workspace=workspace, kind=LocalBackend.kind).first()

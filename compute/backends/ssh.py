@@ -102,6 +102,9 @@ class SSHConfigForm(TargetForm):
     def clean(self):
         data = super().clean()
         password, key = data.get("password"), data.get("private_key")
+        stored = self.instance is not None and (self.has_secret("password") or self.has_secret("private_key"))
+        if not password and not key and stored:
+            return data  # checking a saved target's config: its credentials are stored
         if not password and not key:
             raise forms.ValidationError("Give a password or a private key.")
         if password and key:
@@ -175,10 +178,21 @@ class SSHBackend(RunnerMixin, Backend):
     icon = "hdd-network"
     modes = ("attach",)
     secret_fields = {"password": "Password", "private_key": "Private key", "passphrase": "Key passphrase"}
+    can_run = True
+    status_template = "compute/backends/_ssh_status.html"
+    multiline_secrets = frozenset({"private_key"})
 
     @classmethod
     def config_form(cls):
         return SSHConfigForm
+
+    def validate_secret(self, field, value):
+        if field == "private_key":
+            load_private_key(value, self.target.secret("passphrase"))
+
+    def secrets_replaced_by(self, field):
+        # One way to log in: a new password drops the key, a new key the password.
+        return {"password": ("private_key",), "private_key": ("password",)}.get(field, ())
 
     @property
     def workdir(self) -> str:

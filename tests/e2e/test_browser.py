@@ -78,6 +78,12 @@ def test_attach_a_vm_through_the_browser(page, live_portal, team, sign_in, scree
     screenshot("compute-list")
     assert ComputeTarget.objects.get(name="loopback-vm").state == TargetState.SUCCEEDED
 
+    page.goto(f"{live_portal}/compute/local/")
+    expect(page.locator("[id$=-capabilities]")).to_contain_text("Python")
+    expect(page.locator("[id$=-properties]")).to_contain_text("Working directory")
+    expect(page.get_by_role("link", name="Detach")).to_have_count(0)
+    screenshot("local-status")
+
 
 def services_check(target):
     """The local target's first check, so the list shows it ready."""
