@@ -25,7 +25,7 @@ from compute.backends.docker_runs import backend_for_run
 from compute.backends.runner import tree_digest
 
 from . import images, monitor_service, snapshots
-from .lease import LeaseLost, claim, finish_run, hand_over, owner_token, update_run
+from .lease import LeaseLost, claim, finish_run, hand_over, kept, owner_token, update_run
 from .models import EnvironmentCache, Run, RunStatus
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,8 @@ def prepare(run_id: int) -> None:
                 finish_run(run, owner, RunStatus.CANCELED, error="Canceled before the script started.")
                 return
             backend = backend_for_run(run.target, run.environment or {})
-            handle = launch(run, backend, owner)
+            with kept(run.pk, owner):
+                handle = launch(run, backend, owner)
             if handle is None:
                 return
         else:

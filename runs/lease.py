@@ -10,10 +10,11 @@ import os
 import socket
 import threading
 import uuid
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -111,6 +112,31 @@ def renew(owner: str, run_ids) -> set[int]:
             lease_expires_at=now + timedelta(seconds=settings.RUN_LEASE_SECONDS), heartbeat_at=now
         )
     return held
+
+
+@contextmanager
+def kept(run_id: int, owner: str):
+    """Renew the lease in the background while a long step runs (an upload,
+    an image build): the reaper must not take a run whose preparation is
+    merely slow."""
+    done = threading.Event()
+
+    def beat():
+        while not done.wait(settings.RUN_LEASE_SECONDS / 3):
+            try:
+                renew(owner, [run_id])
+            except Exception:
+                log.exception("Run %s: renewing the lease failed", run_id)
+            finally:
+                connections.close_all()
+
+    thread = threading.Thread(target=beat, name=f"lease-{run_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def hand_back(owner: str, run_ids) -> None:

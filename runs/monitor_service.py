@@ -102,6 +102,7 @@ class MonitorService:
     # ---- the loop ---------------------------------------------------------------------------
     def _loop(self) -> None:
         next_claim = next_renew = 0.0
+        last_error = ""
         while not self.stopping.is_set():
             now = time.monotonic()
             try:
@@ -112,8 +113,10 @@ class MonitorService:
                 if now >= next_renew:
                     self._renew()
                     next_renew = now + settings.RUN_LEASE_SECONDS / 3
-            except Exception:
-                log.exception("Monitor service: claiming or renewing leases failed")
+            except Exception as exc:
+                if str(exc) != last_error:  # the same failure again is not logged every second
+                    log.exception("Monitor service: claiming or renewing leases failed")
+                last_error = str(exc)
                 with contextlib.suppress(Exception):
                     close_old_connections()
             self._schedule(time.monotonic())

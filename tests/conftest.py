@@ -106,6 +106,9 @@ def celery_session_worker(django_db_setup, django_db_blocker):
         ) as worker,
     ):
         yield worker
+        from runs import monitor_service
+
+        monitor_service.stop()  # before the test database goes: the service holds connections
 
 
 @pytest.fixture
