@@ -60,6 +60,7 @@ def test_adding_a_target_keeps_its_credentials_out_of_error_reports(team, login,
     assert SECRET not in text
 
 
+@pytest.mark.integration
 def test_replacing_a_credential_keeps_it_out_of_error_reports(team, login, ssh_target, error_report):
     ssh_target("vm1", password=SSH_PASSWORD)
     text, request = error_report(
