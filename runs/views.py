@@ -145,7 +145,12 @@ def run_example(request):
     """ "Try the example": the scikit-learn folder on the local target."""
     target = ComputeTarget.objects.filter(workspace=request.workspace, kind="local").first()
     try:
-        if target is None or target.state not in (TargetState.SUCCEEDED, TargetState.UNREACHABLE):
+        if target is None:
+            raise services.RunError(
+                "The example runs on the local computer, which this workspace has not been granted: "
+                "a superuser grants it (admin, or manage.py grant_local_target)."
+            )
+        if target.state not in (TargetState.SUCCEEDED, TargetState.UNREACHABLE):
             raise services.RunError("The local computer is not ready yet: check it on the Compute page.")
         handles = []
         try:

@@ -1,10 +1,11 @@
+import os
 import shutil
 import subprocess
-from pathlib import Path
+import tempfile
 
 from django.conf import settings
 
-from . import preflight
+from . import local_user, preflight
 from .base import Backend, BackendError
 from .runner import RunnerMixin
 
@@ -20,9 +21,13 @@ class LocalBackend(RunnerMixin, Backend):
     def workdir(self) -> str:
         return self.target.config.get("workdir") or settings.LOCAL_WORKDIR
 
+    # The page says so when runs here have the portal's own rights (not root).
+    runs_with_portal_rights = property(lambda self: local_user.runs_with_portal_rights())
+
     def check(self, progress):
         progress("Preflight: reading this machine's capabilities")
-        Path(self.workdir).mkdir(parents=True, exist_ok=True)
+        account = local_user.run_account()
+        local_user.prepare_workdir(self.workdir, account)
         try:
             result = subprocess.run(
                 preflight.command(self.workdir),
@@ -30,6 +35,8 @@ class LocalBackend(RunnerMixin, Backend):
                 text=True,
                 timeout=settings.PREFLIGHT_TIMEOUT,
                 stdin=subprocess.DEVNULL,
+                cwd=self.workdir,
+                **local_user.process_options(account),
             )
         except subprocess.TimeoutExpired:
             raise BackendError(
@@ -39,7 +46,9 @@ class LocalBackend(RunnerMixin, Backend):
 
     # ---- run primitives (see runner.py) ----------------------------------------
     def _sh(self, script, args, *, timeout=None):
-        Path(self.workdir).mkdir(parents=True, exist_ok=True)
+        # As root: the run's user, a clean environment, no supplementary groups.
+        account = local_user.run_account()
+        local_user.prepare_workdir(self.workdir, account)
         try:
             result = subprocess.run(
                 ["/bin/sh", "-c", script, "sh", *args],
@@ -49,6 +58,7 @@ class LocalBackend(RunnerMixin, Backend):
                 stdin=subprocess.DEVNULL,
                 cwd=self.workdir,
                 start_new_session=True,
+                **local_user.process_options(account),
             )
         except subprocess.TimeoutExpired:
             limit = timeout or self.command_timeout
@@ -56,8 +66,17 @@ class LocalBackend(RunnerMixin, Backend):
         return result.returncode, result.stdout, result.stderr
 
     def _put_snapshot(self, sha256, archive):
-        # The portal's own store is on this machine: extract straight from it.
-        return str(archive), False
+        account = local_user.run_account()
+        if account is None:
+            # Same user: extract straight from the portal's own store.
+            return str(archive), False
+        # The store is in var/ (0700): give the run's user a copy of its own. mkstemp
+        # never follows a link the run's user may have planted in its folder.
+        fd, copy = tempfile.mkstemp(prefix=f".snapshot-{sha256[:16]}-", suffix=".tar.gz", dir=self.workdir)
+        with os.fdopen(fd, "wb") as out, open(archive, "rb") as src:
+            os.fchown(out.fileno(), account.pw_uid, account.pw_gid)
+            shutil.copyfileobj(src, out)
+        return copy, True
 
     def _read(self, path, offset, limit):
         try:
