@@ -1,3 +1,4 @@
+import logging
 import os
 import shutil
 import subprocess
@@ -8,6 +9,8 @@ from django.conf import settings
 from . import local_user, preflight
 from .base import Backend, BackendError
 from .runner import RunnerMixin
+
+log = logging.getLogger(__name__)
 
 
 class LocalBackend(RunnerMixin, Backend):
@@ -80,11 +83,16 @@ class LocalBackend(RunnerMixin, Backend):
 
     def _read(self, path, offset, limit):
         try:
-            with open(path, "rb") as f:
+            with local_user.open_run_file(path, local_user.run_account()) as f:
                 f.seek(offset)
                 return f.read(limit)
         except FileNotFoundError:
             return b""
+        except local_user.NotARunFile as exc:
+            # The run swapped its file for something else: its log stops there.
+            log.warning("%s", exc.message)
+            return b""
 
     def _fetch(self, path, dest):
-        shutil.copyfile(path, dest)
+        with local_user.open_run_file(path, local_user.run_account()) as src, open(dest, "wb") as out:
+            shutil.copyfileobj(src, out)

@@ -6,8 +6,10 @@ portal's ``var/`` (0700), with a clean environment. Otherwise they have the
 portal's own rights, which the target's page says plainly.
 """
 
+import errno
 import os
 import pwd
+import stat
 from pathlib import Path
 
 from django.conf import settings
@@ -73,6 +75,29 @@ def process_options(account: pwd.struct_passwd | None) -> dict:
         SHELL="/bin/sh",
     )
     return {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": [], "env": env, "umask": 0o077}
+
+
+class NotARunFile(BackendError):
+    """A file of a run folder that the run's user did not make, or a link."""
+
+
+def open_run_file(path: str, account: pwd.struct_passwd | None):
+    """Open a file of a run folder for the portal to read back. As root, only a
+    regular file the run's user owns, never through a link: a run could swap its
+    log for a link to the portal's keys, and the portal would read them for it."""
+    if account is None:
+        return open(path, "rb")  # noqa: SIM115 - the caller closes it
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotARunFile(f"{path} is a link: the portal does not follow links a run made.") from None
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != account.pw_uid:
+        os.close(fd)
+        raise NotARunFile(f"{path} is not a file the run made: the portal does not read it.")
+    return os.fdopen(fd, "rb")
 
 
 def prepare_workdir(workdir: str, account: pwd.struct_passwd | None) -> None:
