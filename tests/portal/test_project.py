@@ -1,6 +1,7 @@
 """Project-wide checks: deploy settings, migrations, lint, first admin."""
 
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -103,3 +104,17 @@ def test_bootstrap_generates_and_prints_a_password_once(tmp_path):
     assert password not in second.stdout and "Created admin" not in second.stdout
     code = f"from django.contrib.auth import authenticate as a; print(bool(a(username='boss', password='{password}')))"
     assert run("shell", "-c", code).stdout.strip().splitlines()[-1] == "True"
+    # Only the workspace bootstrap made has the local computer; one made later has not.
+    code = (
+        "from portal.models import Workspace as W; from portal.services import workspace_create as c; "
+        "from django.contrib.auth.models import User; c(name='Later', owner=User.objects.get()); "
+        "print([(w.name, w.local_target_allowed, w.targets.filter(kind='local').count()) for w in W.objects.all()])"
+    )
+    assert (
+        run("shell", "-c", code).stdout.strip().splitlines()[-1]
+        == "[('Default', True, 1), ('Later', False, 0)]"
+    )
+    # The var dir is private to the portal's user, its keys and database 0600 (made so at start-up).
+    assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o700
+    for name in ("secret_key", "encryption_key", "portal.sqlite3"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
