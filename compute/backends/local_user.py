@@ -68,7 +68,8 @@ def process_options(account: pwd.struct_passwd | None) -> dict:
         return {}
     env = {k: v for k, v in os.environ.items() if k in PASSED_NAMES or k.startswith(PASSED_PREFIXES)}
     env.update(
-        PATH=SAFE_PATH,
+        # The tools the operator set up for the portal (conda, uv) are found as they are for it.
+        PATH=os.environ.get("PATH") or SAFE_PATH,
         HOME=account.pw_dir,
         USER=account.pw_name,
         LOGNAME=account.pw_name,
