@@ -34,7 +34,7 @@ from django.core.management import call_command  # noqa: E402
 from compute import services as compute_services  # noqa: E402
 from compute.models import ComputeTarget  # noqa: E402
 from portal.services import workspace_create  # noqa: E402
-from runs import executor, services  # noqa: E402
+from runs import executor, monitor_service, services  # noqa: E402
 from runs.models import Run  # noqa: E402
 
 TRAIN = """
@@ -86,7 +86,11 @@ def main():
         environment={"kind": "user", "interpreter": args.interpreter},
     )
     started = time.monotonic()
-    executor.execute(run.pk)
+    monitor_service.ensure_started()
+    executor.prepare(run.pk)
+    while not Run.objects.get(pk=run.pk).is_terminal:
+        time.sleep(0.2)
+    monitor_service.stop()
     run = Run.objects.get(pk=run.pk)
     print(f"run {run.pk}: {run.status} in {time.monotonic() - started:.1f} s, exit code {run.exit_code}")
     print("error:", run.error or "-")

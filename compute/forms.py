@@ -7,7 +7,10 @@ RESERVED_NAMES = {"add", "local"}
 
 class TargetForm(forms.Form):
     """Fields every kind's form starts with. Subclasses add their own and
-    implement ``to_target()``."""
+    implement ``to_target()``.
+
+    With ``instance`` (a saved target), the form checks that target's config:
+    its own name is not a clash and its stored secrets count as given."""
 
     name = forms.CharField(
         max_length=32,
@@ -15,17 +18,28 @@ class TargetForm(forms.Form):
         help_text="Unique in this workspace; used in URLs and run configurations.",
     )
 
-    def __init__(self, *args, workspace, **kwargs):
+    def __init__(self, *args, workspace, instance=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.workspace = workspace
+        self.instance = instance
 
     def clean_name(self):
         name = self.cleaned_data["name"]
+        if self.instance is not None and name == self.instance.name:
+            return name
         if name in RESERVED_NAMES:
             raise forms.ValidationError(f"“{name}” is reserved; pick another name.")
-        if ComputeTarget.objects.filter(workspace=self.workspace, name=name).exists():
+        clashes = ComputeTarget.objects.filter(workspace=self.workspace, name=name)
+        if self.instance is not None and self.instance.pk:
+            clashes = clashes.exclude(pk=self.instance.pk)
+        if clashes.exists():
             raise forms.ValidationError(f"A compute target named “{name}” already exists here.")
         return name
+
+    def has_secret(self, field: str) -> bool:
+        """Given in this form, or already stored on the instance being checked."""
+        given = self.cleaned_data.get(field)
+        return bool(given) or (self.instance is not None and self.instance.has_secret(field))
 
     def to_target(self) -> dict:
         """``{"name", "config", "secrets", "host_key"}`` from cleaned data."""

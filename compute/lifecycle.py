@@ -12,11 +12,11 @@ from django.db import DatabaseError, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
-from .backends import get_backend
+from .backends import BACKENDS, get_backend
 from .backends.base import BackendError
 from .live import push_target, push_target_deleted
 from .models import ComputeTarget, Origin, TargetEvent, TargetState
-from .services import TargetActionError, _run_check, _transition
+from .services import TargetActionError, _run_check, _transition, encrypt_secrets, require_may_add
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +29,14 @@ DELETABLE = (
 )
 
 
-def target_create(*, workspace, user, kind: str, name: str, config: dict) -> ComputeTarget:
+def target_create(
+    *, workspace, user, kind: str, name: str, config: dict, secrets: dict | None = None
+) -> ComputeTarget:
     backend = get_backend(kind)
     if "create" not in backend.modes:
         raise ValueError(f"{kind} targets cannot be created here")
+    secrets = secrets or {}
+    require_may_add(workspace=workspace, user=user, kind=kind, config=config, secrets=secrets)
     with transaction.atomic():
         target = ComputeTarget.objects.create(
             workspace=workspace,
@@ -42,6 +46,7 @@ def target_create(*, workspace, user, kind: str, name: str, config: dict) -> Com
             state=TargetState.CREATING,
             activity="Queued",
             config=config,
+            encrypted_secrets=encrypt_secrets(secrets),
             created_by=user,
         )
         TargetEvent.objects.create(target=target, state=target.state, reason="Create requested.", actor=user)
@@ -172,13 +177,9 @@ def stop_idle_targets(*, now=None) -> list[str]:
 
 
 def remove_expired_run_containers() -> None:
-    from .backends.docker_instance import remove_expired_run_containers as remove
-
-    for engine in ComputeTarget.objects.filter(kind="docker", state=TargetState.SUCCEEDED):
-        try:
-            remove(engine)
-        except BackendError as exc:
-            log.info("Engine %s: kept run containers not cleaned: %s", engine.name, exc.message)
+    """Each kind's periodic cleanup (run containers kept after a failure)."""
+    for kind in BACKENDS:
+        get_backend(kind).housekeeping()
 
 
 # ---- helpers --------------------------------------------------------------------

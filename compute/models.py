@@ -71,6 +71,25 @@ class ComputeTarget(models.Model):
     def __str__(self):
         return self.name
 
+    def clean(self):
+        """The kind's form decides what a config may hold, here as on the "+ Add" page."""
+        from django.core.exceptions import ValidationError
+
+        from .backends import get_backend
+
+        super().clean()
+        try:
+            backend = get_backend(self.kind)
+        except LookupError as exc:
+            raise ValidationError({"kind": str(exc)}) from None
+        if not isinstance(self.config, dict):
+            raise ValidationError({"config": "A JSON object of the kind's settings."})
+        if self.workspace_id is None:
+            return  # the workspace field reports its own error
+        errors = backend.config_errors(self)
+        if errors:
+            raise ValidationError({"config": errors})
+
     @property
     def backend(self):
         from .backends import get_backend

@@ -4,8 +4,10 @@ import logging
 
 from django.db import DatabaseError, transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from portal import crypto
+from portal.models import Membership, Role
 
 from . import hostkeys
 from .backends import get_backend
@@ -39,13 +41,49 @@ def ensure_local_target(*, workspace) -> ComputeTarget:
     return target
 
 
-def target_attach(
-    *, workspace, user, kind: str, name: str, config: dict, secrets: dict, host_key: str = ""
+@sensitive_variables("secrets")
+def target_add(
+    *, workspace, user, kind: str, name: str, config: dict, secrets: dict | None = None, host_key: str = ""
 ) -> ComputeTarget:
+    """Add a target from its kind's cleaned form: created or attached, as the kind says."""
+    if get_backend(kind).creates(config):
+        from .lifecycle import target_create
+
+        return target_create(
+            workspace=workspace, user=user, kind=kind, name=name, config=config, secrets=secrets
+        )
+    return target_attach(
+        workspace=workspace,
+        user=user,
+        kind=kind,
+        name=name,
+        config=config,
+        secrets=secrets or {},
+        host_key=host_key,
+    )
+
+
+def require_may_add(*, workspace, user, kind: str, config: dict, secrets: dict) -> None:
+    """Refuse what this user may not add here; the message says why."""
     backend = get_backend(kind)
     unknown = set(secrets) - set(backend.secret_fields)
     if unknown:
         raise ValueError(f"{kind} has no secret fields {sorted(unknown)}")
+    reason = backend.owner_only_reason(config)
+    if reason and not Membership.objects.filter(workspace=workspace, user=user, role=Role.OWNER).exists():
+        raise TargetActionError(reason)
+
+
+@sensitive_variables("secrets")
+def encrypt_secrets(secrets: dict) -> dict:
+    return {field: crypto.encrypt(value) for field, value in secrets.items() if value}
+
+
+@sensitive_variables("secrets")
+def target_attach(
+    *, workspace, user, kind: str, name: str, config: dict, secrets: dict, host_key: str = ""
+) -> ComputeTarget:
+    require_may_add(workspace=workspace, user=user, kind=kind, config=config, secrets=secrets)
     with transaction.atomic():
         target = ComputeTarget.objects.create(
             workspace=workspace,
@@ -55,7 +93,7 @@ def target_attach(
             state=TargetState.ATTACHING,
             activity="Queued",
             config=config,
-            encrypted_secrets={field: crypto.encrypt(value) for field, value in secrets.items() if value},
+            encrypted_secrets=encrypt_secrets(secrets),
             host_key=host_key,
             created_by=user,
         )
@@ -170,21 +208,18 @@ def target_reject_host_key(*, target: ComputeTarget, user) -> None:
     )
 
 
+@sensitive_variables("value")
 def target_set_secret(*, target: ComputeTarget, user, field: str, value: str) -> None:
-    if field not in target.backend.secret_fields:
+    backend = target.backend
+    if field not in backend.secret_fields:
         raise TargetActionError(f"{target.kind_label} targets have no “{field}”.")
-    if field == "private_key":
-        from .backends.ssh import load_private_key
-
-        try:
-            load_private_key(value, target.secret("passphrase"))
-        except BackendError as exc:
-            raise TargetActionError(exc.message) from None
-    target.encrypted_secrets = {**target.encrypted_secrets, field: crypto.encrypt(value)}
-    if field == "password":
-        target.encrypted_secrets.pop("private_key", None)
-    if field == "private_key":
-        target.encrypted_secrets.pop("password", None)
+    try:
+        backend.validate_secret(field, value)
+    except BackendError as exc:
+        raise TargetActionError(exc.message) from None
+    replaced = backend.secrets_replaced_by(field)
+    kept = {k: v for k, v in target.encrypted_secrets.items() if k not in replaced}
+    target.encrypted_secrets = {**kept, field: crypto.encrypt(value)}
     _save_secrets(target, user, f"{target.backend.secret_fields[field]} replaced.")
 
 
@@ -203,15 +238,11 @@ def _save_secrets(target, user, reason):
 
 
 def target_detach(*, target: ComputeTarget, user) -> None:
-    if target.kind == "local":
-        raise TargetActionError("The local computer belongs to every workspace and cannot be detached.")
+    refusal = target.backend.detach_refusal()
+    if refusal:
+        raise TargetActionError(refusal)
     if target.origin == Origin.CREATED:
         raise TargetActionError(f"{target.name} was created here: delete it instead.")
-    users = ComputeTarget.objects.filter(
-        workspace_id=target.workspace_id, origin=Origin.CREATED, config__engine=target.name
-    ).values_list("name", flat=True)
-    if target.kind == "docker" and users:
-        raise TargetActionError(f"{target.name} hosts {', '.join(users)}: delete those first.")
     from runs.models import UNFINISHED
 
     active = target.runs.filter(status__in=UNFINISHED).count()

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from . import lifecycle, services
+from . import lifecycle, pickup, services
 from .models import ComputeTarget, TargetState
 
 
@@ -11,15 +11,23 @@ def check_target(target_id: int) -> None:
 
 @shared_task(ignore_result=True)
 def check_all_targets(include_attaching: bool = False) -> None:
-    """Periodic (celery beat): keeps "last checked" fresh and finds unreachable
-    targets. At start-up the embedded server also picks up attaches that were
-    queued while no worker ran (``include_attaching``)."""
+    """Periodic (celery beat): keeps "last checked" fresh, finds unreachable
+    targets and picks up stuck attaches. At start-up the embedded server also
+    checks every attach queued while no worker ran (``include_attaching``)."""
     states = [TargetState.SUCCEEDED, TargetState.UNREACHABLE]
     if include_attaching:
         states.append(TargetState.ATTACHING)
     checkable = ComputeTarget.objects.filter(state__in=states).values_list("pk", flat=True)
     for pk in checkable:
         check_target.delay(pk)
+    if not include_attaching:
+        pickup.queue_stuck_attaches()
+
+
+@shared_task(ignore_result=True)
+def check_stuck_attaches() -> list[int]:
+    """Periodic (celery beat, every 30 s): attaches whose check never started."""
+    return pickup.queue_stuck_attaches()
 
 
 @shared_task(ignore_result=True)
@@ -43,9 +51,9 @@ def delete_target(target_id: int) -> None:
 
 
 @shared_task(ignore_result=True)
-def stop_idle_targets() -> None:
-    """Periodic (celery beat): idle shutdown of created VMs."""
-    lifecycle.stop_idle_targets()
+def stop_idle_targets() -> list[str]:
+    """Periodic (celery beat): idle shutdown of created VMs; the names stopped."""
+    return lifecycle.stop_idle_targets()
 
 
 @shared_task(ignore_result=True)

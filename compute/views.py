@@ -3,6 +3,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -13,7 +14,7 @@ from portal.toasts import toast_response
 from . import lifecycle, selectors, services
 from .backends import BACKENDS, addable_backends, backends_by_mode, kind_label
 from .forms import SecretReplaceForm
-from .models import TargetState
+from .models import Origin, TargetState
 
 
 @member_required()
@@ -34,6 +35,7 @@ def target_list(request):
     )
 
 
+@sensitive_post_parameters()  # every kind's credentials: passwords, keys, TLS keys
 @can_change()
 def target_add(request):
     backends = addable_backends()
@@ -44,18 +46,17 @@ def target_add(request):
         form_class = backend.config_form()
         form = form_class(request.POST or None, workspace=request.workspace)
         if request.method == "POST" and form.is_valid():
-            if "create" in backend.modes:
-                target = lifecycle.target_create(
+            try:
+                target = services.target_add(
                     workspace=request.workspace, user=request.user, kind=kind, **form.to_target()
                 )
-                messages.success(request, f"Creating {target.name}: follow the steps below.")
+            except services.TargetActionError as exc:
+                form.add_error(None, str(exc))
             else:
-                target = services.target_attach(
-                    workspace=request.workspace, user=request.user, kind=kind, **form.to_target()
-                )
-                messages.success(request, f"Attaching {target.name}: follow the steps below.")
-            url = reverse("target-detail", args=[target.name])
-            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+                verb = "Creating" if target.origin == Origin.CREATED else "Attaching"
+                messages.success(request, f"{verb} {target.name}: follow the steps below.")
+                url = reverse("target-detail", args=[target.name])
+                return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     context = {
         "columns": backends_by_mode(),
         "backend": backend,
@@ -72,6 +73,7 @@ def target_add(request):
 @member_required()
 def target_detail(request, name):
     target = selectors.target_get(workspace=request.workspace, name=name)
+    backend = target.backend
     return render(
         request,
         "compute/target_detail.html",
@@ -79,8 +81,8 @@ def target_detail(request, name):
             "target": target,
             "events": selectors.target_events(target=target),
             "secret_fields": [
-                (field, label, target.has_secret(field))
-                for field, label in target.backend.shown_secret_fields().items()
+                (field, label, target.has_secret(field), field in backend.multiline_secrets)
+                for field, label in backend.shown_secret_fields().items()
             ],
         },
     )
@@ -110,6 +112,7 @@ def target_host_key(request, name):
     )
 
 
+@sensitive_post_parameters("value")
 @require_POST
 @member_required(Role.CONTRIBUTOR)
 def target_secret(request, name, field):
@@ -169,6 +172,7 @@ def target_detach(request, name):
     return render(request, "compute/target_detach.html", {"target": target})
 
 
+@sensitive_variables("kwargs")  # may carry a new secret's value
 def _act(request, service, **kwargs):
     """Run a service on kwargs["target"], turn a refusal into a message.
 

@@ -10,10 +10,12 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from portal.routing import websocket_urlpatterns  # noqa: E402
+from runs.upload_limit import UploadLimitASGI  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Oversized uploads are refused before Django spools their body.
+        "http": UploadLimitASGI(django_asgi_app),
         # Origin checked against ALLOWED_HOSTS (a missing Origin is refused),
         # then the session's user; each consumer checks the object's workspace.
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),

@@ -7,6 +7,7 @@ re-encrypts everything with it before old keys are dropped.
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 
 class SecretUnreadable(Exception):
@@ -17,6 +18,7 @@ def _fernet() -> MultiFernet:
     return MultiFernet([Fernet(key.encode()) for key in settings.SECRET_ENCRYPTION_KEYS])
 
 
+@sensitive_variables("plaintext")
 def encrypt(plaintext: str) -> str:
     return _fernet().encrypt(plaintext.encode()).decode()
 

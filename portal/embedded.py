@@ -34,19 +34,11 @@ def start(*, beat: bool = True, concurrency: int = 4):
     with _started:
         if "worker" in _running:
             return _running["worker"]
-        worker = _WorkController(
-            app=app,
-            pool="threads",
-            concurrency=concurrency,
-            hostname=f"embedded@{threading.get_native_id()}",
-            loglevel="WARNING",
-            without_heartbeat=True,
-            without_mingle=True,
-            without_gossip=True,
-        )
-        threading.Thread(target=worker.start, name="celery-worker", daemon=True).start()
-        if not worker.ready.wait(30):
-            raise RuntimeError("The embedded Celery worker did not start within 30 s.")
+        app.embedded_default = True  # portal.celery refuses a worker or beat on memory:// otherwise
+        # Two pools: target checks and lifecycle actions never wait behind
+        # run preparation (the monitor service follows runs without a slot).
+        worker = _spawn(["celery", "runs"], concurrency, "embedded")
+        _running["targets"] = _spawn(["targets"], 2, "embedded-targets")
         _running["worker"] = worker
         if beat:
             service = EmbeddedService(
@@ -56,3 +48,21 @@ def start(*, beat: bool = True, concurrency: int = 4):
             _running["beat"] = service
         log.info("Embedded Celery worker started (%s)", app.conf.broker_url)
         return worker
+
+
+def _spawn(queues: list[str], concurrency: int, name: str) -> _WorkController:
+    worker = _WorkController(
+        app=app,
+        pool="threads",
+        concurrency=concurrency,
+        queues=queues,
+        hostname=f"{name}@{threading.get_native_id()}",
+        loglevel="WARNING",
+        without_heartbeat=True,
+        without_mingle=True,
+        without_gossip=True,
+    )
+    threading.Thread(target=worker.start, name=f"celery-{name}", daemon=True).start()
+    if not worker.ready.wait(30):
+        raise RuntimeError("The embedded Celery worker did not start within 30 s.")
+    return worker

@@ -6,11 +6,13 @@ the same template partial the page itself renders.
 """
 
 import logging
+import time
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 from django.template.loader import render_to_string
 
@@ -37,17 +39,25 @@ class LiveConsumer(AsyncWebsocketConsumer):
     the user may not see the object (the socket is then refused), and may
     implement ``current_html()``: the fragments as they are now, sent right
     after connecting, so what changed between the page's render and the
-    socket's (re)connect is not missed."""
+    socket's (re)connect is not missed.
+
+    Access is checked again at most every ``WS_RECHECK_SECONDS``, before a
+    push is relayed or a request answered: a member removed from the
+    workspace (or a deactivated user) is cut off with code 4403."""
+
+    CLOSE_UNAUTHENTICATED = 4401
+    CLOSE_FORBIDDEN = 4403
 
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=4401)
+            await self.close(code=self.CLOSE_UNAUTHENTICATED)
             return
         self.group = await database_sync_to_async(self.group_for)(user)
         if self.group is None:
-            await self.close(code=4403)
+            await self.close(code=self.CLOSE_FORBIDDEN)
             return
+        self.access_checked_at = time.monotonic()
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         html = await database_sync_to_async(self.current_html)()
@@ -57,12 +67,35 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         if getattr(self, "group", None):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = None
+
+    async def still_allowed(self) -> bool:
+        """False (and the socket closed) once the user may no longer see the object."""
+        if getattr(self, "group", None) is None:
+            return False
+        if time.monotonic() - self.access_checked_at < settings.WS_RECHECK_SECONDS:
+            return True
+        group = await database_sync_to_async(self._recheck)()
+        if group == self.group:
+            self.access_checked_at = time.monotonic()
+            return True
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+        self.group = None
+        await self.close(code=self.CLOSE_FORBIDDEN)
+        return False
+
+    def _recheck(self) -> str | None:
+        user = self.scope["user"]
+        if not type(user).objects.filter(pk=user.pk, is_active=True).exists():
+            return None
+        return self.group_for(user)
 
     async def receive(self, text_data=None, bytes_data=None):
         """Pages only listen; anything they send is ignored."""
 
     async def push_html(self, event):
-        await self.send(text_data=event["html"])
+        if await self.still_allowed():
+            await self.send(text_data=event["html"])
 
     def group_for(self, user) -> str | None:
         raise NotImplementedError

@@ -9,9 +9,11 @@ given as ``NAME_FILE`` pointing at a file that holds it.
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("PORTAL_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -51,8 +53,8 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # Secrets of compute targets are encrypted with keys of their own (MultiFernet:
 # the first key encrypts, all decrypt), never with SECRET_KEY.
-_keys = _secret("PORTAL_ENCRYPTION_KEYS") or _persisted_secret(
-    "PORTAL_ENCRYPTION_KEY",
+_keys = _persisted_secret(
+    "PORTAL_ENCRYPTION_KEYS",
     "encryption_key",
     lambda: __import__("cryptography.fernet").fernet.Fernet.generate_key().decode(),
 )
@@ -72,6 +74,7 @@ INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
+    "axes",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
@@ -88,6 +91,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "runs.upload_limit.UploadLimitMiddleware",  # before anything reads the body
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -97,7 +101,23 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "portal.middleware.CurrentWorkspaceMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into our lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Login throttling (django-axes): after PORTAL_LOGIN_FAILURE_LIMIT failed
+# logins for one username from one address, that pair is locked out for
+# PORTAL_LOGIN_LOCKOUT_MINUTES (the portal's login and the admin's alike).
+# The address is REMOTE_ADDR: behind a reverse proxy every client shares it.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("PORTAL_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("PORTAL_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "portal.lockout.lockout_response"
 
 ROOT_URLCONF = "portal.urls"
 ASGI_APPLICATION = "portal.asgi.application"
@@ -163,17 +183,25 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Target checks and lifecycle actions have a queue of their own, so they never
+# wait behind run preparation (uploads, image builds). A worker consumes every
+# queue listed here unless given -Q.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [Queue("celery"), Queue("targets"), Queue("runs")]
+CELERY_TASK_ROUTES = {"compute.tasks.*": {"queue": "targets"}, "runs.tasks.prepare_run": {"queue": "runs"}}
 TARGET_CHECK_INTERVAL = env.int("PORTAL_TARGET_CHECK_INTERVAL", default=300)
 CELERY_BEAT_SCHEDULE = {
     "check-targets": {
         "task": "compute.tasks.check_all_targets",
         "schedule": TARGET_CHECK_INTERVAL,
     },
+    # Attaches queued where no worker listens (another process's in-memory broker).
+    "check-stuck-attaches": {"task": "compute.tasks.check_stuck_attaches", "schedule": 30},
     "stop-idle-targets": {"task": "compute.tasks.stop_idle_targets", "schedule": 60},
     "remove-expired-run-containers": {"task": "compute.tasks.remove_expired_run_containers", "schedule": 300},
     "reap-runs": {
         "task": "runs.tasks.reap_runs",
-        "schedule": env.float("PORTAL_RUN_REAP_INTERVAL", default=15.0),
+        "schedule": env.float("PORTAL_RUN_REAP_INTERVAL", default=5.0),
     },
 }
 
@@ -213,9 +241,19 @@ LOCAL_WORKDIR = env.str(
 SNAPSHOT_MAX_BYTES = env.int("PORTAL_SNAPSHOT_MAX_MB", default=300) * 1024 * 1024
 SNAPSHOT_MAX_FILES = env.int("PORTAL_SNAPSHOT_MAX_FILES", default=2000)
 SNAPSHOT_MAX_RATIO = env.int("PORTAL_SNAPSHOT_MAX_RATIO", default=200)
+# A run's outputs, as collected from the target: past these, what fit is kept.
+PORTAL_OUTPUTS_MAX_MB = env.int("PORTAL_OUTPUTS_MAX_MB", default=2048)
+PORTAL_OUTPUTS_MAX_FILES = env.int("PORTAL_OUTPUTS_MAX_FILES", default=10_000)
 # A browser folder upload sends one file per field: let the snapshot limit, not Django's 100, decide.
 DATA_UPLOAD_MAX_NUMBER_FILES = SNAPSHOT_MAX_FILES + 10
-RUN_LEASE_SECONDS = env.float("PORTAL_RUN_LEASE_SECONDS", default=30.0)
+# The monitor service's lease on each run it follows: renewed every third of
+# it; a worker killed without notice is replaced after at most this long (at
+# once when it ran on the same machine).
+RUN_LEASE_SECONDS = env.float("PORTAL_RUN_LEASE_SECONDS", default=9.0)
+RUN_CLAIM_INTERVAL = env.float("PORTAL_RUN_CLAIM_INTERVAL", default=1.0)
+RUN_MONITOR_THREADS = env.int("PORTAL_RUN_MONITOR_THREADS", default=8)
+RUN_REQUEUE_AFTER = env.float("PORTAL_RUN_REQUEUE_AFTER", default=30.0)
+RUN_LOG_MAX_BYTES = env.int("PORTAL_RUN_LOG_MAX_MB", default=200) * 1024 * 1024
 RUN_UNREACHABLE_GRACE = env.float("PORTAL_RUN_UNREACHABLE_GRACE", default=120.0)
 SSH_CONNECT_TIMEOUT = env.float("PORTAL_SSH_TIMEOUT", default=10.0)
 PREFLIGHT_TIMEOUT = env.float("PORTAL_PREFLIGHT_TIMEOUT", default=30.0)
@@ -223,6 +261,11 @@ PREFLIGHT_TIMEOUT = env.float("PORTAL_PREFLIGHT_TIMEOUT", default=30.0)
 DOCKER_TIMEOUT = env.float("PORTAL_DOCKER_TIMEOUT", default=30.0)
 DOCKER_KEEP_FAILED_MINUTES = env.int("PORTAL_DOCKER_KEEP_FAILED_MINUTES", default=60)
 DOCKER_BUILD_TIMEOUT = env.float("PORTAL_DOCKER_BUILD_TIMEOUT", default=1800.0)
+# Websockets: how often an open socket re-checks that its user may still see
+# the object; per socket, a burst of backfill requests, then so many a second.
+WS_RECHECK_SECONDS = env.float("PORTAL_WS_RECHECK_SECONDS", default=30.0)
+WS_BACKFILL_BURST = env.int("PORTAL_WS_BACKFILL_BURST", default=5)
+WS_BACKFILL_PER_SECOND = env.float("PORTAL_WS_BACKFILL_PER_SECOND", default=1.0)
 
 LOGGING = {
     "version": 1,

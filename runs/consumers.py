@@ -1,6 +1,9 @@
+import asyncio
 import json
+import time
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.template.loader import render_to_string
 
 from portal.live import LiveConsumer
@@ -10,6 +13,32 @@ from .live import log_frame, run_group
 from .models import Metric, Run
 
 BACKFILL_CHUNKS = 500
+HELD_PUSHES_MAX = 1000
+
+
+class TokenBucket:
+    """``burst`` requests at once, then ``per_second``."""
+
+    def __init__(self, burst: int, per_second: float):
+        self.capacity, self.rate = burst, per_second
+        self.tokens, self.updated = float(burst), time.monotonic()
+
+    def _refill(self):
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+
+    def take(self) -> bool:
+        self._refill()
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+    def wait(self) -> float:
+        """Seconds until a token is free."""
+        self._refill()
+        return max(0.0, (1 - self.tokens) / self.rate)
 
 
 class RunConsumer(LiveConsumer):
@@ -18,7 +47,29 @@ class RunConsumer(LiveConsumer):
     On every (re)connect the page sends {"after": N}, the highest seq it
     holds; the answer is every stored chunk after it (the last
     BACKFILL_CHUNKS of them when more are missing: the page shows a bounded
-    tail, the full log downloads) and all metric points."""
+    tail, the full log downloads) and all metric points.
+
+    Order on the wire is seq order. The socket joins the run's group before
+    it reads the database, so no chunk stored after the read is missed; log
+    pushes that arrive before the first backfill, or while one is being
+    read, are held and then relayed without the chunks the backfill already
+    sent. A page that still sees a gap (a push lost by the channel layer)
+    asks again; backfill requests are rate-limited per socket, and one over
+    the limit is answered once a token is free, merged with any that follow."""
+
+    async def connect(self):
+        self.sent_up_to: int | None = None  # highest seq sent; None until the first backfill
+        self.backfilling = False
+        self.held: list[dict] = []
+        self.bucket = TokenBucket(settings.WS_BACKFILL_BURST, settings.WS_BACKFILL_PER_SECOND)
+        self.deferred_after: int | None = None
+        self.deferred_task: asyncio.Task | None = None
+        await super().connect()
+
+    async def disconnect(self, code):
+        if getattr(self, "deferred_task", None):
+            self.deferred_task.cancel()
+        await super().disconnect(code)
 
     def group_for(self, user):
         run_id = self.scope["url_route"]["kwargs"]["run_id"]
@@ -31,16 +82,66 @@ class RunConsumer(LiveConsumer):
             after = int(json.loads(text_data or "{}").get("after", -1))
         except (ValueError, TypeError, AttributeError):
             return
-        status_html, frame = await database_sync_to_async(self._backfill)(after)
-        await self.send(text_data=status_html)  # status pushes missed while away
-        await self.send(text_data=frame)
+        if not await self.still_allowed():
+            return
+        if self.deferred_task is None and self.bucket.take():
+            await self._answer(after)
+            return
+        self.deferred_after = after if self.deferred_after is None else min(after, self.deferred_after)
+        if self.deferred_task is None:
+            self.deferred_task = asyncio.create_task(self._answer_when_allowed())
 
-    def _backfill(self, after: int) -> tuple[str, str]:
+    async def _answer_when_allowed(self):
+        while not self.bucket.take():
+            await asyncio.sleep(self.bucket.wait())
+        after, self.deferred_after = self.deferred_after, None
+        try:
+            if await self.still_allowed():
+                await self._answer(after)
+        finally:
+            self.deferred_task = None
+
+    async def _answer(self, after: int):
+        self.backfilling = True
+        try:
+            status_html, chunks, metrics = await database_sync_to_async(self._backfill)(after)
+        finally:
+            self.backfilling = False
+        truncated = chunks[0].seq if chunks and chunks[0].seq > after + 1 else None
+        await self.send(text_data=status_html)  # status pushes missed while away
+        await self.send(text_data=log_frame(chunks, metrics, reset_metrics=True, truncated_before=truncated))
+        known = [
+            seq for seq in (self.sent_up_to, after, chunks[-1].seq if chunks else None) if seq is not None
+        ]
+        self.sent_up_to = max(known)
+        held, self.held = self.held, []
+        for event in held:
+            await self._relay(event)
+
+    def _backfill(self, after: int):
         run = Run.objects.select_related("target", "snapshot").get(
             pk=self.scope["url_route"]["kwargs"]["run_id"]
         )
         chunks = selectors.log_chunks_after(run=run, after=after, limit=BACKFILL_CHUNKS)
-        truncated = chunks[0].seq if chunks and chunks[0].seq > after + 1 else None
-        metrics = Metric.objects.filter(run=run).order_by("name", "step")[:20000]
+        metrics = list(Metric.objects.filter(run=run).order_by("name", "step")[:20000])
         status_html = render_to_string("runs/run_detail.html#status", {"run": run})
-        return status_html, log_frame(chunks, metrics, reset_metrics=True, truncated_before=truncated)
+        return status_html, chunks, metrics
+
+    async def push_log(self, event):
+        if not await self.still_allowed():
+            return
+        if self.sent_up_to is None or self.backfilling:
+            # Stored before the backfill's read (or during it): held, so the
+            # page never gets a newer chunk ahead of its backfill.
+            self.held.append(event)
+            del self.held[:-HELD_PUSHES_MAX]  # the page asks again if this leaves a gap
+            return
+        await self._relay(event)
+
+    async def _relay(self, event):
+        chunks = [c for c in event["chunks"] if c["seq"] > self.sent_up_to]
+        if not chunks and not event["metrics"]:
+            return
+        if chunks:
+            self.sent_up_to = chunks[-1]["seq"]
+        await self.send(text_data=log_frame(chunks, event["metrics"]))

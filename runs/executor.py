@@ -1,30 +1,32 @@
-"""How a run executes (DESIGN.md): claim, prepare, launch detached, monitor, finalize.
+"""How a run executes (DESIGN.md): queue, prepare and launch detached, follow, finalize.
 
-Nothing about a run lives only in this process: the run folder on the target
-holds the output, exit code and pid; the Run row holds the byte offsets
-already stored and the next seq. A monitor holds a lease on the row and
-renews it; when a worker dies, the reaper queues a new monitor once the lease
-has expired, which continues from the stored offsets. Launching is
-idempotent on the target (the run folder is created atomically), so a run is
-never started twice.
+``prepare`` is an ordinary task: it claims the run's lease, uploads the
+snapshot, builds the image where the kind has one, launches the job
+detached, stores its handle whole and hands the lease to the monitor
+service (monitor_service.py), which follows the run from then on without
+holding a worker slot. Nothing about a run lives only in a worker's memory:
+the run folder on the target holds the output, exit code and pid; the Run
+row holds the handle, the byte offsets already stored and the next seq.
+Launching is idempotent on the target (the run folder is created
+atomically), so a run is never started twice.
 """
 
-import contextlib
 import logging
 import time
 from datetime import timedelta
 from pathlib import Path
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from compute.backends.base import BackendError
+from compute.backends.base import BackendError, LaunchSpec
 from compute.backends.docker_runs import backend_for_run
+from compute.backends.runner import tree_digest
 
-from . import images, snapshots
-from .lease import LeaseLost, claim, finish_run, owner_token, update_run
-from .models import ACTIVE, Run, RunStatus
-from .monitor import Monitor
+from . import images, monitor_service, snapshots
+from .lease import LeaseLost, claim, finish_run, hand_over, owner_token, update_run
+from .models import EnvironmentCache, Run, RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,9 @@ HELPER_SOURCE = (Path(__file__).parent / "helper" / "portal_run.py").read_text()
 # ---- entry points (Celery tasks call these) ------------------------------------------
 
 
-def execute(run_id: int) -> None:
+def prepare(run_id: int) -> None:
+    """Prepare and launch one run, then hand it to a monitor (returns at once
+    if another worker holds it, or if it was launched already)."""
     owner = owner_token()
     run = claim(run_id, owner)
     if run is None:
@@ -42,50 +46,61 @@ def execute(run_id: int) -> None:
     if run.target is None:
         finish_run(run, owner, RunStatus.FAILED, error="Its compute target was detached.")
         return
-    backend = backend_for_run(run.target, run.environment or {})
+    service = monitor_service.current()
+    backend = None
     try:
         if not run.handle:
             if run.status == RunStatus.CANCEL_REQUESTED:
                 finish_run(run, owner, RunStatus.CANCELED, error="Canceled before the script started.")
                 return
-            run = prepare_and_launch(run, backend, owner)
-            if run is None:
+            backend = backend_for_run(run.target, run.environment or {})
+            handle = launch(run, backend, owner)
+            if handle is None:
                 return
-        Monitor(run, backend, owner).loop()
+        else:
+            handle = run.handle
+        run = hand_over(run, owner, handle, to=service.owner if service else "")
+        if service is not None:
+            service.follow(run)
+            service.wake()
     except LeaseLost:
-        log.info("Run %s: lease taken over by another monitor", run_id)
+        log.info("Run %s: lease taken over by another worker", run_id)
     except BackendError as exc:
-        # Only reached before the launch: the monitor handles its own errors.
         finish_run(run, owner, RunStatus.FAILED, error=exc.message)
     except Exception as exc:
-        log.exception("Run %s: unexpected error in its monitor", run_id)
-        if run.handle:  # nothing may keep running unwatched
-            with contextlib.suppress(Exception):
-                backend.cancel(run.handle)
+        log.exception("Run %s: unexpected error while preparing it", run_id)
         finish_run(
             run,
             owner,
             RunStatus.FAILED,
-            error=f"The portal failed while running it: {type(exc).__name__}: {exc}",
+            error=f"The portal failed while preparing it: {type(exc).__name__}: {exc}",
         )
     finally:
-        backend.close()
+        if backend is not None:
+            backend.close()
 
 
 def reap() -> int:
-    """Queue a monitor for every active run whose lease expired, and for queued
-    runs whose task was lost. Returns how many were queued."""
-    from .tasks import execute_run
+    """Queue the preparation again for runs whose task was lost: queued runs
+    nobody claimed, and runs whose preparing worker died before the launch.
+    (Launched runs need no task: any worker's monitor service claims them
+    once their lease is void.) Returns how many were queued."""
+    from .tasks import prepare_run
 
     now = timezone.now()
-    stale = Run.objects.filter(
-        Q(status__in=ACTIVE, lease_expires_at__lt=now)
-        | Q(status__in=ACTIVE, lease_expires_at__isnull=True)
-        | Q(status=RunStatus.QUEUED, queued_at__lt=now - timedelta(seconds=60), lease_owner="")
-    ).values_list("pk", flat=True)
+    waiting = timedelta(seconds=settings.RUN_REQUEUE_AFTER)
+    stale = (
+        Run.objects.filter(handle={})
+        .filter(
+            Q(status=RunStatus.QUEUED, queued_at__lt=now - waiting, lease_owner="")
+            | Q(status__in=(RunStatus.PREPARING, RunStatus.CANCEL_REQUESTED), lease_expires_at__lt=now)
+            | Q(status__in=(RunStatus.PREPARING, RunStatus.CANCEL_REQUESTED), lease_expires_at__isnull=True)
+        )
+        .values_list("pk", flat=True)
+    )
     count = 0
     for pk in stale:
-        execute_run.delay(pk)
+        prepare_run.delay(pk)
         count += 1
     return count
 
@@ -93,11 +108,15 @@ def reap() -> int:
 # ---- prepare and launch -----------------------------------------------------------------------
 
 
-def prepare_and_launch(run: Run, backend, owner: str) -> Run | None:
+def launch(run: Run, backend, owner: str) -> dict | None:
+    """Upload, build the image if the kind has one, launch; the handle, or
+    None when the run ended before its start (canceled)."""
     sha = run.snapshot.sha256
+    archive = snapshots.archive_path(sha)
     run = update_run(run, owner, substep="Uploading the snapshot")
     started = time.monotonic()
-    uploaded = backend.ensure_snapshot(sha, snapshots.archive_path(sha))
+    digest = tree_digest(archive)
+    uploaded = backend.ensure_snapshot(sha, archive, tree_digest=digest)
     note = (
         f"Snapshot {run.snapshot.short} uploaded in {time.monotonic() - started:.1f} s"
         if uploaded
@@ -106,8 +125,8 @@ def prepare_and_launch(run: Run, backend, owner: str) -> Run | None:
     env = run.environment or {"kind": "user", "interpreter": "python3"}
     kind = env.get("kind", "user")
     env_arg = env.get("interpreter", "python3") if kind == "user" else env["hash"]
-    if hasattr(backend, "prepare_image"):
-        # Docker: the environment is an image, built (or found) before the container starts.
+    if backend.builds_images:
+        # The environment is an image, built (or found) before the container starts.
         run = update_run(run, owner, substep="Building the image", environment_note=note)
         try:
             run, note = images.prepare_image(run, backend, owner, note)
@@ -124,16 +143,23 @@ def prepare_and_launch(run: Run, backend, owner: str) -> Run | None:
     if run.status == RunStatus.CANCEL_REQUESTED:  # canceled while the snapshot was uploading
         finish_run(run, owner, RunStatus.CANCELED, error="Canceled before the script started.")
         return None
-    handle = backend.launch(
-        key=run.key.hex,
-        sha256=sha,
-        script=run.script,
-        arguments=list(run.arguments),
-        env_kind=kind,
-        env_arg=env_arg,
-        requirements=env.get("requirements", ""),
-        helper=HELPER_SOURCE,
+    known = EnvironmentCache.objects.filter(target=run.target, spec_hash=env_arg).values_list(
+        "digest", flat=True
     )
-    if handle.get("already"):
-        log.info("Run %s was already launched on its target; monitoring it", run.pk)
-    return update_run(run, owner, handle={"run_dir": handle["run_dir"], "pid": handle.get("pid", "")})
+    handle = backend.launch(
+        LaunchSpec(
+            key=run.key.hex,
+            sha256=sha,
+            script=run.script,
+            arguments=list(run.arguments),
+            env_kind=kind,
+            env_arg=env_arg,
+            requirements=env.get("requirements", ""),
+            helper=HELPER_SOURCE,
+            tree_digest=digest,
+            env_digest=(known.first() or "") if kind != "user" else "",
+        )
+    )
+    if handle.pop("already", False):
+        log.info("Run %s was already launched on its target; following it", run.pk)
+    return handle

@@ -1,6 +1,8 @@
 from django import forms
 
-from compute.models import ComputeTarget, TargetState
+from compute.models import ComputeTarget
+
+from .selectors import runnable_targets
 
 
 class RunSubmitForm(forms.Form):
@@ -56,6 +58,4 @@ class RunSubmitForm(forms.Form):
 
     def __init__(self, *args, workspace, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["target"].queryset = ComputeTarget.objects.filter(
-            workspace=workspace, state__in=[TargetState.SUCCEEDED, TargetState.UNREACHABLE]
-        )
+        self.fields["target"].queryset = runnable_targets(workspace=workspace)

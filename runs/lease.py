@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .live import push_run
@@ -26,12 +27,113 @@ class LeaseLost(Exception):
     """Another monitor took the run over: this one stops touching it."""
 
 
+def _boot_id() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read(36).strip()[:8]
+    except OSError:
+        return "noboot"
+
+
+# host/boot: an owner from this machine and boot whose pid is gone is dead.
+HOST = f"{socket.gethostname()}/{_boot_id()}"
+
+
 def owner_token() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_native_id()}:{uuid.uuid4().hex[:8]}"
+    return f"{HOST}:{os.getpid()}:{threading.get_native_id()}:{uuid.uuid4().hex[:8]}"
+
+
+def dead_local_owners(owners) -> list[str]:
+    """The owners among ``owners`` that were processes of this machine which no
+    longer exist: their leases are void at once, without waiting for expiry."""
+    dead = []
+    for owner in owners:
+        host, _, rest = owner.partition(":")
+        pid = rest.partition(":")[0]
+        if host != HOST or not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            dead.append(owner)
+        except PermissionError:
+            pass
+    return dead
 
 
 def lease_deadline():
     return timezone.now() + timedelta(seconds=settings.RUN_LEASE_SECONDS)
+
+
+def claim_for_monitor(owner: str, *, statuses, limit: int, exclude=()) -> list[Run]:
+    """Take the lease of launched runs nobody follows (never claimed, expired,
+    or held by a dead process of this machine). Rows another worker is
+    claiming right now are skipped, not waited for (SKIP LOCKED), so N
+    workers share the runs without double-reading."""
+    now = timezone.now()
+    candidates = Run.objects.filter(status__in=statuses).exclude(handle={}).exclude(pk__in=exclude)
+    held = candidates.filter(lease_expires_at__gte=now).exclude(lease_owner="").exclude(lease_owner=owner)
+    dead = dead_local_owners(
+        set(held.filter(lease_owner__startswith=f"{HOST}:").values_list("lease_owner", flat=True))
+    )
+    free = (
+        Q(lease_owner="")
+        | Q(lease_expires_at__isnull=True)
+        | Q(lease_expires_at__lt=now)
+        | Q(lease_owner__in=dead)
+    )
+    with transaction.atomic():
+        runs = list(
+            candidates.filter(free)
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related("target", "snapshot")
+            .order_by("pk")[:limit]
+        )
+        if not runs:
+            return []
+        deadline = now + timedelta(seconds=settings.RUN_LEASE_SECONDS)
+        Run.objects.filter(pk__in=[r.pk for r in runs]).update(
+            lease_owner=owner, lease_expires_at=deadline, heartbeat_at=now
+        )
+    for run in runs:
+        if run.lease_owner and run.lease_owner != owner:
+            log.info("Run %s: following it (the lease of %s ended)", run.pk, run.lease_owner)
+        run.lease_owner, run.lease_expires_at, run.heartbeat_at = owner, deadline, now
+    return runs
+
+
+def renew(owner: str, run_ids) -> set[int]:
+    """Extend this owner's leases; returns the runs it still holds."""
+    held = set(Run.objects.filter(pk__in=list(run_ids), lease_owner=owner).values_list("pk", flat=True))
+    if held:
+        now = timezone.now()
+        Run.objects.filter(pk__in=held, lease_owner=owner).update(
+            lease_expires_at=now + timedelta(seconds=settings.RUN_LEASE_SECONDS), heartbeat_at=now
+        )
+    return held
+
+
+def hand_back(owner: str, run_ids) -> None:
+    """Give leases up at once (a worker shutting down): another worker follows on."""
+    Run.objects.filter(pk__in=list(run_ids), lease_owner=owner).update(lease_expires_at=timezone.now())
+
+
+def hand_over(run: Run, owner: str, handle: dict, *, to: str = "") -> Run:
+    """The launch is done: store the handle whole and pass the lease to the
+    monitor ``to`` (this process's), or leave it free for any monitor."""
+    with transaction.atomic():
+        locked = (
+            Run.objects.select_for_update(of=("self",)).select_related("target", "snapshot").get(pk=run.pk)
+        )
+        if locked.lease_owner != owner:
+            raise LeaseLost
+        now = timezone.now()
+        locked.handle = handle
+        locked.lease_owner = to
+        locked.lease_expires_at = now + timedelta(seconds=settings.RUN_LEASE_SECONDS) if to else None
+        locked.heartbeat_at = now
+        locked.save(update_fields=["handle", "lease_owner", "lease_expires_at", "heartbeat_at"])
+    return locked
 
 
 def claim(run_id: int, owner: str) -> Run | None:
@@ -46,7 +148,12 @@ def claim(run_id: int, owner: str) -> Run | None:
         )
         if run is None or run.is_terminal:
             return None
-        if run.lease_owner and run.lease_expires_at and run.lease_expires_at > now:
+        if (
+            run.lease_owner
+            and run.lease_expires_at
+            and run.lease_expires_at > now
+            and not dead_local_owners([run.lease_owner])
+        ):
             return None
         if run.status in (RunStatus.NOT_STARTED, RunStatus.QUEUED):
             run.status = RunStatus.PREPARING

@@ -36,10 +36,11 @@ def metric_payload(metric) -> dict:
 
 
 def log_frame(chunks, metrics=(), *, reset_metrics: bool = False, truncated_before: int | None = None) -> str:
+    """The JSON frame the page reads; chunks and metrics as models or as payload dicts."""
     frame = {
         "type": "log",
-        "chunks": [chunk_payload(c) for c in chunks],
-        "metrics": [metric_payload(m) for m in metrics],
+        "chunks": [c if isinstance(c, dict) else chunk_payload(c) for c in chunks],
+        "metrics": [m if isinstance(m, dict) else metric_payload(m) for m in metrics],
     }
     if reset_metrics:
         frame["reset_metrics"] = True
@@ -49,16 +50,22 @@ def log_frame(chunks, metrics=(), *, reset_metrics: bool = False, truncated_befo
 
 
 def push_log(run_id: int, chunks, metrics) -> None:
-    """After commit, push stored chunks and metric points to the run's page."""
+    """After commit, push stored chunks and metric points to the run's page.
+
+    The message carries the payloads, not a rendered frame: each socket
+    drops what its page already has and holds back what would arrive ahead
+    of its backfill (runs.consumers.RunConsumer)."""
     if not chunks and not metrics:
         return
-    text = log_frame(chunks, metrics)
+    message = {
+        "type": "push.log",
+        "chunks": [chunk_payload(c) for c in chunks],
+        "metrics": [metric_payload(m) for m in metrics],
+    }
 
     def send():
         try:
-            async_to_sync(get_channel_layer().group_send)(
-                run_group(run_id), {"type": "push.html", "html": text}
-            )
+            async_to_sync(get_channel_layer().group_send)(run_group(run_id), message)
         except Exception:  # the page backfills by seq
             log.exception("Log push for run %s failed", run_id)
 

@@ -113,6 +113,9 @@ class Run(models.Model):
     log_offsets = models.JSONField(default=dict, blank=True)
     metrics_offset = models.BigIntegerField(default=0)
     next_seq = models.BigIntegerField(default=0)
+    # Bytes of output stored; past settings.RUN_LOG_MAX_BYTES the rest is not stored.
+    log_bytes = models.BigIntegerField(default=0)
+    log_truncated = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -200,3 +203,22 @@ class Output(models.Model):
 
     def __str__(self):
         return self.path
+
+
+class EnvironmentCache(models.Model):
+    """The content digest of an environment built on a target, recorded when
+    the build finished: a later run reuses the cached environment only while
+    its files still match (a run cannot plant code for the next one)."""
+
+    target = models.ForeignKey("compute.ComputeTarget", on_delete=models.CASCADE, related_name="environments")
+    spec_hash = models.CharField(max_length=64)
+    digest = models.CharField(max_length=64)
+    built_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["target", "spec_hash"], name="environment_cache_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.spec_hash} on {self.target_id}"

@@ -1,18 +1,19 @@
-"""The monitor: reads a run's files from the last stored offsets, stores
-chunks with gapless seq and metric points in one transaction, pushes only
-after commit, renews the lease, and finalizes the run when the job ends."""
+"""Following one run: read its files from the last stored offsets, store
+chunks with gapless seq and metric points in one transaction, push only
+after commit, and finalize the run when the job ends.
+
+A ``RunFollower`` holds no thread: the monitor service (monitor_service.py)
+polls all of a target's runs at once and hands each follower its state.
+"""
 
 import json
 import logging
-import os
-import tarfile
+import math
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from celery.signals import worker_shutting_down
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -23,80 +24,63 @@ from compute.backends.runner import READ_LIMIT
 from . import snapshots
 from .lease import LeaseLost, finish_run, update_run
 from .live import push_log, push_run
-from .models import Metric, Output, Run, RunLogChunk, RunStatus
+from .models import EnvironmentCache, Metric, Output, Run, RunLogChunk, RunStatus
+from .outputs import OutputsError, unpack_outputs
 
 log = logging.getLogger(__name__)
 
 CHUNK_CHARS = 64 * 1024
 STDERR_TAIL_LINES = 20
-BUSY_SLEEP = 0.01
-IDLE_SLEEP = 0.05
-UNREACHABLE_SLEEP = 2.0
-
-
-# Set when this worker is shutting down: monitors hand their runs back (the
-# lease expires at once) instead of holding the shutdown until the runs end.
-stopping = threading.Event()
-
-
-@worker_shutting_down.connect
-def _hand_back_runs(**kwargs):
-    stopping.set()
+# Metric times outside these bounds are refused (a clock or a bug, not a time).
+METRIC_TIME_MIN = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
+METRIC_TIME_SKEW = 24 * 3600
+METRIC_NOTES_PER_READ = 10
 
 
 def outputs_dir(run: Run) -> Path:
     return Path(settings.VAR_DIR) / "outputs" / run.key.hex
 
 
-# ---- the monitor ------------------------------------------------------------------------------
+# ---- one run ------------------------------------------------------------------------------
 
 
-class Monitor:
-    def __init__(self, run: Run, backend, owner: str):
-        self.run, self.backend, self.owner = run, backend, owner
+class RunFollower:
+    def __init__(self, run: Run, owner: str):
+        self.run, self.owner = run, owner
         self.handle = run.handle
         self.cancel_sent = False
+        # What the poll no longer needs to read for this run.
+        self.known: set[str] = set()
 
-    def loop(self) -> None:
-        state = None
-        while True:
-            if stopping.is_set():
-                Run.objects.filter(pk=self.run.pk, lease_owner=self.owner).update(
-                    lease_expires_at=timezone.now()
-                )
-                log.info("Run %s handed back: this worker is shutting down", self.run.pk)
-                return
-            status = Run.objects.values_list("status", flat=True).get(pk=self.run.pk)
-            try:
-                if status == RunStatus.CANCEL_REQUESTED and not self.cancel_sent:
-                    self.backend.cancel(self.handle)
-                    self.cancel_sent = True
-                state = self.backend.poll(self.handle)
-                if state.missing:
-                    self._fail_vanished("The run folder is gone from the target.")
-                    return
-                moved = self.pump(state, final=state.ended)
-            except BackendError as exc:
-                if self._unreachable(exc):
-                    return
-                time.sleep(UNREACHABLE_SLEEP)
-                continue
-            if state.ended and not moved:
-                break
-            if not moved:
-                time.sleep(IDLE_SLEEP)
-            elif moved < 4096:
-                time.sleep(BUSY_SLEEP)
-        self.finalize(state)
+    @property
+    def pk(self) -> int:
+        return self.run.pk
+
+    def step(self, backend, state) -> tuple[bool, int]:
+        """One poll's worth of work: (whether the run is done, bytes moved)."""
+        if state.missing:
+            self._fail_vanished("The run folder is gone from the target.")
+            return True, 0
+        if "phase" in self.known:
+            state.phase = "running"  # no longer read: it does not change once running
+        moved = self.pump(backend, state, final=state.ended)
+        if state.phase == "running":
+            self.known.add("phase")
+        if state.env_result:
+            self.known.add("env")
+        if state.ended and not moved:
+            self.finalize(backend, state)
+            return True, 0
+        return False, moved
 
     # Reads new bytes, stores them as chunks and metric rows with the new
     # offsets in one transaction, and pushes only after commit. Returns the
     # number of bytes consumed.
-    def pump(self, state, *, final: bool) -> int:
+    def pump(self, backend, state, *, final: bool) -> int:
         run = self.run
         offsets = {**run.log_offsets, "metrics": run.metrics_offset}
         # Sizes from the poll are only a hint while the job runs; once it ended, read everything.
-        data = self.backend.read_logs(self.handle, offsets, None if final else state.sizes)
+        data = backend.read_logs(self.handle, offsets, None if final else state.sizes)
         consumed, texts = {}, {}
         for name, raw in data.items():
             take = _complete(raw, final=final)
@@ -117,14 +101,19 @@ class Monitor:
             if locked.lease_owner != self.owner:
                 raise LeaseLost
             fields = self._phase_fields(state, locked)
+            points, notes = parse_metrics(texts.get("metrics", ""))
+            if notes:
+                texts["system"] = texts.get("system", "") + "".join(f"{note}\n" for note in notes)
+            kept = _cap_log(locked, texts, fields)
             seq = locked.next_seq
             chunks = []
             for stream in ("system", "stdout", "stderr"):
-                for piece in _pieces(texts.get(stream, "")):
+                for piece in _pieces(kept.get(stream, "")):
                     chunks.append(RunLogChunk(run=locked, seq=seq, stream=stream, text=piece))
                     seq += 1
             RunLogChunk.objects.bulk_create(chunks)
-            metrics = Metric.objects.bulk_create(_metrics(locked, texts.get("metrics", "")))
+            metrics = Metric.objects.bulk_create([Metric(run=locked, **point) for point in points])
+            _record_environment(locked, state)
             locked.log_offsets = {
                 name: int(locked.log_offsets.get(name, 0)) + consumed.get(name, 0)
                 for name in ("stdout", "stderr", "system")
@@ -143,6 +132,7 @@ class Monitor:
                     "next_seq",
                     "lease_expires_at",
                     "heartbeat_at",
+                    "log_bytes",
                     *fields,
                 ]
             )
@@ -163,9 +153,11 @@ class Monitor:
                 fields["status"] = RunStatus.RUNNING if state.phase == "running" else RunStatus.PREPARING
         status = fields.get("status", run.status)
         if state.env_result and "Environment" not in run.environment_note:
-            result = state.env_result
+            result = state.env_result.split()
             note = (
-                "Environment cache hit" if result == "hit" else f"Environment built in {result.split()[-1]} s"
+                "Environment cache hit"
+                if result[0] == "hit"
+                else f"Environment built in {result[1] if len(result) > 1 else '?'} s"
             )
             fields["environment_note"] = f"{run.environment_note} · {note}" if run.environment_note else note
         if (
@@ -205,7 +197,7 @@ class Monitor:
     def _fail_vanished(self, reason: str) -> None:
         finish_run(self.run, self.owner, RunStatus.FAILED, error=reason)
 
-    def finalize(self, state) -> None:
+    def finalize(self, backend, state) -> None:
         run = self.run
         canceled = self.cancel_sent or state.canceled
         if not canceled:
@@ -218,9 +210,10 @@ class Monitor:
                 substep="Collecting outputs",
             )
         try:
-            self.collect_outputs(run)
+            self.collect_outputs(backend, run)
         except BackendError as exc:
             log.warning("Run %s: outputs not collected: %s", run.pk, exc.message)
+            system_note(run, self.owner, f"Outputs were not collected: {exc.message}")
         tail = stderr_tail(run)
         if canceled:
             finish_run(
@@ -247,26 +240,25 @@ class Monitor:
                 error="The job ended without an exit code: it was killed on the target.",
             )
 
-    def collect_outputs(self, run: Run) -> None:
+    def collect_outputs(self, backend, run: Run) -> None:
         dest = outputs_dir(run)
         dest.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
             archive = Path(tmp) / "outputs.tar.gz"
-            if not self.backend.fetch_outputs(self.handle, archive):
+            limit = settings.PORTAL_OUTPUTS_MAX_MB * 1024 * 1024
+            if not backend.fetch_outputs(self.handle, archive, max_bytes=limit):
                 return
             snapshots.remove_tree(dest)
             dest.mkdir()
-            with tarfile.open(archive, "r:gz") as tar:
-                members = [m for m in tar.getmembers() if m.isreg() or m.isdir()]
-                tar.extractall(dest, members=members, filter="data")
-        rows = []
-        root = dest / "outputs"
-        for dirpath, _, filenames in os.walk(root):
-            for name in filenames:
-                path = Path(dirpath) / name
-                rows.append(Output(run=run, path=path.relative_to(root).as_posix(), size=path.stat().st_size))
+            try:
+                unpacked = unpack_outputs(archive, dest)
+            except OutputsError as exc:
+                system_note(run, self.owner, f"Outputs were not collected: {exc}")
+                return
+        if unpacked.skipped_reason:
+            system_note(run, self.owner, f"Outputs: {unpacked.skipped_reason}")
         Output.objects.filter(run=run).delete()
-        Output.objects.bulk_create(rows)
+        Output.objects.bulk_create(Output(run=run, path=path, size=size) for path, size in unpacked.files)
 
 
 # ---- helpers ---------------------------------------------------------------------------------------
@@ -295,26 +287,100 @@ def _pieces(text: str):
         text = text[cut:]
 
 
-def _metrics(run: Run, text: str) -> list[Metric]:
-    rows = []
+def parse_metrics(text: str) -> tuple[list[dict], list[str]]:
+    """Metric points from the metrics file's lines, and a note for each line
+    refused (NaN and infinite values, times out of range, malformed lines):
+    the notes go to the run's system log, the run goes on."""
+    points, notes, refused = [], [], 0
+    now = time.time()
     for line in text.splitlines():
+        if not line.strip():
+            continue
+        problem = None
         try:
             point = json.loads(line)
             value = point["value"]
             if value is None:
                 continue
-            rows.append(
-                Metric(
-                    run=run,
-                    name=str(point["name"])[:200],
-                    step=int(point["step"]),
-                    value=float(value),
-                    time=datetime.fromtimestamp(float(point.get("time") or time.time()), tz=UTC),
+            name = str(point["name"])[:200]
+            value = float(value)
+            step = int(point["step"])
+            stamp = float(point.get("time") or now)
+            if not math.isfinite(value):
+                problem = f"metric {name!r} at step {step}: {value} is not a finite number"
+            elif not math.isfinite(stamp) or not METRIC_TIME_MIN <= stamp <= now + METRIC_TIME_SKEW:
+                problem = f"metric {name!r} at step {step}: its time {stamp!r} is out of range"
+            elif not -(2**63) <= step < 2**63:
+                problem = f"metric {name!r}: step {step} is out of range"
+            else:
+                points.append(
+                    {
+                        "name": name,
+                        "step": step,
+                        "value": value,
+                        "time": datetime.fromtimestamp(stamp, tz=UTC),
+                    }
                 )
+        except (ValueError, KeyError, TypeError, OverflowError, AttributeError, RecursionError):
+            problem = f"a malformed metrics line was skipped: {line[:80]!r}"
+        if problem:
+            refused += 1
+            if refused <= METRIC_NOTES_PER_READ:
+                notes.append(f"Metric refused: {problem}.")
+    if refused > METRIC_NOTES_PER_READ:
+        notes.append(f"… and {refused - METRIC_NOTES_PER_READ} more metric lines refused.")
+    return points, notes
+
+
+def _cap_log(run: Run, texts: dict, fields: dict) -> dict:
+    """What of ``texts`` to store under the run's log cap; counts the bytes on
+    ``run`` and, the first time the cap is reached, says so in the log."""
+    cap = settings.RUN_LOG_MAX_BYTES
+    if run.log_truncated:
+        return {}
+    kept = {}
+    for stream in ("system", "stdout", "stderr"):
+        text = texts.get(stream, "")
+        size = len(text.encode())
+        if run.log_bytes + size <= cap:
+            kept[stream] = text
+            run.log_bytes += size
+            continue
+        room = max(0, cap - run.log_bytes)
+        part = text.encode()[:room].decode(errors="ignore")
+        run.log_bytes += len(part.encode())
+        kept[stream] = part if not part or part.endswith("\n") else part + "\n"
+        kept["system"] = kept.get("system", "") + (
+            f"The log reached its {cap / 2**20:g} MB limit: later output is not stored "
+            "(the run goes on; metrics and outputs are still collected).\n"
+        )
+        run.log_truncated = True
+        fields["log_truncated"] = True
+        break
+    return kept
+
+
+def _record_environment(run: Run, state) -> None:
+    """Keep the digest of an environment this run built (under the run's row lock)."""
+    parts = state.env_result.split()
+    if len(parts) == 3 and parts[0] == "built" and len(parts[2]) == 64 and run.target_id:
+        spec = (run.environment or {}).get("hash", "")
+        if spec:
+            EnvironmentCache.objects.update_or_create(
+                target_id=run.target_id, spec_hash=spec, defaults={"digest": parts[2]}
             )
-        except (ValueError, KeyError, TypeError):
-            log.warning("Run %s: skipped a malformed metrics line", run.pk)
-    return rows
+
+
+def system_note(run: Run, owner: str, text: str) -> None:
+    """One line of the portal's own in the run's system log."""
+    with transaction.atomic():
+        locked = Run.objects.select_for_update().get(pk=run.pk)
+        if locked.lease_owner != owner:
+            return
+        chunk = RunLogChunk.objects.create(run=locked, seq=locked.next_seq, stream="system", text=f"{text}\n")
+        locked.next_seq += 1
+        locked.save(update_fields=["next_seq"])
+        push_log(locked.pk, [chunk], [])
 
 
 def stderr_tail(run: Run, lines: int = STDERR_TAIL_LINES) -> str:

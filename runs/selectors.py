@@ -1,7 +1,10 @@
 from django.db.models import Count, OuterRef, Subquery
 from django.shortcuts import get_object_or_404
 
-from .models import Experiment, Metric, Run, RunLogChunk
+from compute.backends import runnable_kinds
+from compute.models import ComputeTarget, TargetState
+
+from .models import Experiment, Metric, Run, RunLogChunk, Snapshot
 
 LOG_TAIL_CHUNKS = 200
 
@@ -23,6 +26,21 @@ def experiment_get(*, workspace, name: str) -> Experiment:
     return get_object_or_404(Experiment, workspace=workspace, name=name)
 
 
+# A target in these states takes runs (an Unreachable one may come back by the time it starts).
+READY_STATES = (TargetState.SUCCEEDED, TargetState.UNREACHABLE)
+
+
+def runnable_targets(*, workspace):
+    """The workspace's targets a run can be submitted to: ready, of a kind that runs scripts."""
+    return ComputeTarget.objects.filter(
+        workspace=workspace, kind__in=runnable_kinds(), state__in=READY_STATES
+    )
+
+
+def snapshot_get(*, workspace, pk) -> Snapshot | None:
+    return Snapshot.objects.filter(workspace=workspace, pk=pk).first() if pk else None
+
+
 def run_list(*, workspace, experiment=None):
     runs = Run.objects.filter(workspace=workspace).select_related("target", "experiment", "created_by")
     if experiment is not None:
@@ -39,12 +57,21 @@ def run_get(*, workspace, pk: int) -> Run:
     )
 
 
-def log_chunks_after(*, run, after: int, limit: int | None = None):
-    """Chunks with seq > after, in order; with ``limit``, only the last ``limit`` of them."""
+def log_chunks_after(*, run, after: int, limit: int):
+    """The last ``limit`` chunks with seq > after, in order (a bounded tail, cut in SQL)."""
     chunks = RunLogChunk.objects.filter(run=run, seq__gt=after)
-    if limit is None:
-        return list(chunks.order_by("seq"))
     return list(reversed(chunks.order_by("-seq")[:limit]))
+
+
+def log_page(*, run, after: int, limit: int) -> dict:
+    """The first ``limit`` chunks with seq > after, in order, as payloads, and
+    whether more follow; one query, cut in SQL (a log can be millions of rows)."""
+    rows = list(
+        RunLogChunk.objects.filter(run=run, seq__gt=after)
+        .order_by("seq")
+        .values("seq", "stream", "text")[: limit + 1]
+    )
+    return {"chunks": rows[:limit], "more": len(rows) > limit}
 
 
 def latest_metrics(*, run) -> dict:

@@ -3,7 +3,9 @@
 import hashlib
 import logging
 import shlex
+from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -16,6 +18,10 @@ from .models import Experiment, Run, RunStatus, Snapshot
 log = logging.getLogger(__name__)
 
 DEFAULT_INTERPRETER = "python3"
+# What a run request's environment may say; environment_spec() normalizes it.
+ENVIRONMENT_REQUEST = ("kind", "interpreter", "requirements", "docker", "base_image")
+EXAMPLE_DIR = Path(settings.BASE_DIR) / "examples" / "sklearn"
+EXAMPLE_EXPERIMENT = "example-iris"
 
 
 class RunError(Exception):
@@ -127,26 +133,33 @@ def run_submit(
     workspace,
     user,
     experiment_name: str,
-    snapshot: Snapshot,
+    target: ComputeTarget | None,
+    snapshot: Snapshot | None,
     script: str,
-    arguments: list[str],
-    target: ComputeTarget,
+    arguments: str | list[str],
     environment: dict,
 ) -> Run:
-    """Store the run and queue its execution once the transaction commits."""
+    """Validate a run request, store the run and queue it once the transaction commits.
+
+    ``arguments`` is a list, or a shell-like line to split; ``environment`` is a
+    request (kind, interpreter, requirements, docker, base_image) or a spec made
+    by environment_spec(), normalized here either way. Raises RunError with a
+    message for the user and stores nothing."""
+    if snapshot is None:
+        raise RunError("Choose a folder or an archive with your script.")
+    if target is None:
+        raise RunError("Choose a compute target to run on.")
     if snapshot.workspace_id != workspace.pk or target.workspace_id != workspace.pk:
         raise RunError("The snapshot and the target must belong to this workspace.")
-    script = (script or "").strip()
-    if script.startswith("./"):
-        script = script[2:]
-    if not script:
-        raise RunError("Give the path of the script to run, relative to the folder.")
-    kept = {path for path, _ in snapshot.files}
-    if script not in kept:
-        hint = next((p for p in sorted(kept) if p.endswith(".py")), None)
+    if not target.backend.can_run:
         raise RunError(
-            f"The script “{script}” is not in the snapshot." + (f" Did you mean “{hint}”?" if hint else "")
+            f"{target.name} is a {target.kind_label.lower()}: it does not run scripts. "
+            "Pick a VM, a container instance or the local computer."
         )
+    script = _script_in(snapshot, script)
+    if isinstance(arguments, str):
+        arguments = parse_arguments(arguments)
+    environment = environment_spec(**{key: environment.get(key) or "" for key in ENVIRONMENT_REQUEST})
     if target.state not in (TargetState.SUCCEEDED, TargetState.UNREACHABLE):
         raise RunError(f"The target {target.name} is not ready ({target.get_state_display()}).")
     with transaction.atomic():
@@ -169,6 +182,57 @@ def run_submit(
     return run
 
 
+def _script_in(snapshot: Snapshot, script: str) -> str:
+    """The script's path as stored in the snapshot; RunError when it is not there."""
+    script = (script or "").strip()
+    if script.startswith("./"):
+        script = script[2:]
+    if not script:
+        raise RunError("Give the path of the script to run, relative to the folder.")
+    kept = {path for path, _ in snapshot.files}
+    if script not in kept:
+        hint = next((p for p in sorted(kept) if p.endswith(".py")), None)
+        raise RunError(
+            f"The script “{script}” is not in the snapshot." + (f" Did you mean “{hint}”?" if hint else "")
+        )
+    return script
+
+
+def run_example(*, workspace, user) -> Run:
+    """ "Try the example": the scikit-learn folder on the workspace's local computer."""
+    from compute.backends.local import local_target
+
+    target = local_target(workspace=workspace)
+    if target is None:
+        raise RunError(
+            "The example runs on the local computer, which this workspace has not been granted: "
+            "submit it to another target from the Submit page."
+        )
+    if target.state not in (TargetState.SUCCEEDED, TargetState.UNREACHABLE):
+        raise RunError("The local computer is not ready yet: check it on the Compute page.")
+    handles = []
+    try:
+        files = []
+        for path in sorted(p for p in EXAMPLE_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            handle = open(path, "rb")  # noqa: SIM115 - closed below
+            handles.append(handle)
+            files.append((path.relative_to(EXAMPLE_DIR).as_posix(), handle))
+        snapshot = snapshot_create(workspace=workspace, files=files)
+    finally:
+        for handle in handles:
+            handle.close()
+    return run_submit(
+        workspace=workspace,
+        user=user,
+        experiment_name=EXAMPLE_EXPERIMENT,
+        snapshot=snapshot,
+        script="train.py",
+        arguments=["--epochs", "20"],
+        target=target,
+        environment={"kind": "pip", "requirements": (EXAMPLE_DIR / "requirements.txt").read_text()},
+    )
+
+
 def run_cancel(*, run: Run, user=None) -> None:
     """Cancel a run: one that has not started is Canceled at once; a started
     one goes CancelRequested and its monitor kills the process tree."""
@@ -186,11 +250,12 @@ def run_cancel(*, run: Run, user=None) -> None:
             run.substep = "Stopping the process tree"
         run.save(update_fields=["status", "ended_at", "substep", "error"])
         push_run(run)
-        if run.status == RunStatus.CANCEL_REQUESTED:
-            _queue(run)  # a monitor attached elsewhere sees the flag too; this covers none attached
+        if run.status == RunStatus.CANCEL_REQUESTED and not run.handle:
+            _queue(run)  # not launched yet: its preparation sees the flag; a launched one's monitor does
 
 
 def _queue(run: Run) -> None:
-    from .tasks import execute_run
+    """The one place a run is handed to the workers, after the transaction commits."""
+    from .tasks import prepare_run
 
-    transaction.on_commit(lambda: execute_run.delay(run.pk))
+    transaction.on_commit(lambda: prepare_run.delay(run.pk))

@@ -19,11 +19,18 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-import pathspec
 from django.conf import settings
 
+from . import ignore_rules
+from .archive_streams import ARCHIVE_ERRORS, ArchiveLimitError, describe_error, open_tar
+
 CHUNK = 1024 * 1024
-IGNORE_FILES = (".amlignore", ".gitignore")
+IGNORE_FILES = ignore_rules.IGNORE_FILES
+MAX_DEPTH = 64  # folders inside folders; deeper paths are refused, not recursed into
+MAX_NAME_CHARS = 1024
+# Members of a zip may be stored or deflated; bzip2 and lzma members decompress
+# without an output cap in zipfile, so a few bytes of them could fill memory.
+ZIP_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
 
 
 class SnapshotError(Exception):
@@ -76,6 +83,14 @@ def clean_member_path(name: str) -> PurePosixPath:
     name = name.replace("\\", "/")
     if "\x00" in name:
         raise SnapshotError(f"“{name!r}” holds a NUL character.")
+    if len(name) > MAX_NAME_CHARS:
+        raise SnapshotError(f"A member's name is longer than {MAX_NAME_CHARS} characters.")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SnapshotError(f"“{name!r}” is not a valid UTF-8 name.") from None
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise SnapshotError(f"“{name!r}” holds a control character.")
     if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
         raise SnapshotError(f"“{name}” is an absolute path: archives must hold relative paths only.")
     parts = [p for p in name.split("/") if p not in ("", ".")]
@@ -83,6 +98,8 @@ def clean_member_path(name: str) -> PurePosixPath:
         raise SnapshotError(f"“{name}” climbs out of the folder with “..”.")
     if not parts:
         raise SnapshotError("An archive member has an empty name.")
+    if len(parts) > MAX_DEPTH:
+        raise SnapshotError(f"“{name[:100]}…” is nested more than {MAX_DEPTH} folders deep.")
     return PurePosixPath(*parts)
 
 
@@ -93,6 +110,7 @@ class _Stager:
         self.root, self.limits = root, limits
         self.compressed_size = compressed_size
         self.files = 0
+        self.folders = 0
         self.bytes = 0
 
     def add(self, name: str, source, *, mode: int = 0o644) -> None:
@@ -109,7 +127,7 @@ class _Stager:
             raise SnapshotError(f"“{name}” would be written outside the snapshot folder.")
         if dest.exists():
             raise SnapshotError(f"“{rel}” appears twice.")
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        self._make_folder(dest.parent, rel)
         with open(dest, "xb") as out:
             while block := source.read(CHUNK):
                 self.bytes += len(block)
@@ -119,7 +137,19 @@ class _Stager:
 
     def add_dir(self, name: str) -> None:
         rel = clean_member_path(name)
-        self.root.joinpath(*rel.parts).mkdir(parents=True, exist_ok=True)
+        self.folders += 1
+        if self.folders > self.limits.max_files:
+            raise SnapshotError(f"More than {self.limits.max_files} folders: the snapshot limit.")
+        self._make_folder(self.root.joinpath(*rel.parts), rel)
+
+    @staticmethod
+    def _make_folder(path: Path, rel: PurePosixPath) -> None:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise SnapshotError(
+                f"“{rel}” needs a folder where the archive has a file of the same name."
+            ) from None
 
     def _check_size(self):
         if self.bytes > self.limits.max_bytes:
@@ -140,17 +170,23 @@ def stage_zip(upload, root: Path, limits: Limits) -> None:
     size = _size_of(upload)
     try:
         archive = zipfile.ZipFile(upload)
-    except (zipfile.BadZipFile, OSError):
-        raise SnapshotError("Not a valid .zip file.") from None
+    except ARCHIVE_ERRORS as exc:
+        raise SnapshotError(f"Not a valid .zip file ({describe_error(exc)}).") from None
     with archive:
+        infos = archive.infolist()
+        if len(infos) > 2 * limits.max_files:
+            raise SnapshotError(
+                f"The archive holds {len(infos)} members, more than the {limits.max_files} files "
+                "(and as many folders) a snapshot may have."
+            )
         stager = _Stager(root, limits, compressed_size=size)
-        declared = sum(info.file_size for info in archive.infolist())
+        declared = sum(info.file_size for info in infos)
         if declared > limits.max_bytes:
             raise SnapshotError(
                 f"The archive declares {declared // (1024 * 1024)} MB once extracted, over the "
                 f"{limits.max_bytes // (1024 * 1024)} MB snapshot limit."
             )
-        for info in archive.infolist():
+        for info in infos:
             kind = stat.S_IFMT(info.external_attr >> 16)
             if kind == stat.S_IFLNK:
                 raise SnapshotError(f"“{info.filename}” is a symbolic link: links are not accepted.")
@@ -159,6 +195,13 @@ def stage_zip(upload, root: Path, limits: Limits) -> None:
             if info.is_dir():
                 stager.add_dir(info.filename)
                 continue
+            if info.flag_bits & 0x1:
+                raise SnapshotError(f"“{info.filename}” is encrypted: upload an archive without a password.")
+            if info.compress_type not in ZIP_METHODS:
+                raise SnapshotError(
+                    f"“{info.filename}” uses compression method {info.compress_type}: only stored and "
+                    "deflate members are accepted."
+                )
             if (
                 info.compress_size
                 and info.file_size / info.compress_size > limits.max_ratio
@@ -171,16 +214,26 @@ def stage_zip(upload, root: Path, limits: Limits) -> None:
             try:
                 with archive.open(info) as source:
                     stager.add(info.filename, source, mode=(info.external_attr >> 16) & 0o777)
-            except (zipfile.BadZipFile, EOFError, zlib_error()) as exc:
-                raise SnapshotError(f"The archive is damaged at “{info.filename}”: {exc}.") from None
+            except SnapshotError:
+                raise
+            except ARCHIVE_ERRORS as exc:
+                raise SnapshotError(
+                    f"The archive is damaged at “{info.filename}” ({describe_error(exc)})."
+                ) from None
 
 
 def stage_tar(upload, root: Path, limits: Limits) -> None:
+    """Read the tar member by member through a decompressed stream that stops
+    at the snapshot limit, so no header can make it read or skip further."""
     size = _size_of(upload)
+    # Headers and padding take at most 1.5 KiB per member, plus the end blocks.
+    budget = limits.max_bytes + 2 * limits.max_files * 1536 + CHUNK
     try:
-        archive = tarfile.open(fileobj=upload, mode="r:*")  # noqa: SIM115 - closed by the with below
-    except (tarfile.TarError, OSError, EOFError):
-        raise SnapshotError("Not a valid .tar.gz file.") from None
+        archive = open_tar(upload, max_position=budget)
+    except ArchiveLimitError as exc:
+        raise SnapshotError(str(exc)) from None
+    except ARCHIVE_ERRORS as exc:
+        raise SnapshotError(f"Not a valid .tar.gz file ({describe_error(exc)}).") from None
     stager = _Stager(root, limits, compressed_size=size)
     try:
         with archive:
@@ -194,8 +247,12 @@ def stage_tar(upload, root: Path, limits: Limits) -> None:
                     raise SnapshotError(f"“{member.name}” is a device or special file: not accepted.")
                 source = archive.extractfile(member)
                 stager.add(member.name, source, mode=member.mode)
-    except (tarfile.TarError, EOFError, OSError, zlib_error()) as exc:
-        raise SnapshotError(f"The archive is damaged: {exc}.") from None
+    except SnapshotError:
+        raise
+    except ArchiveLimitError as exc:
+        raise SnapshotError(str(exc)) from None
+    except ARCHIVE_ERRORS as exc:
+        raise SnapshotError(f"The archive is damaged ({describe_error(exc)}).") from None
 
 
 def stage_files(files: list[tuple[str, object]], root: Path, limits: Limits) -> None:
@@ -221,12 +278,6 @@ def stage_upload(upload, root: Path, limits: Limits) -> None:
         raise SnapshotError("Upload a folder, a .zip or a .tar.gz file.")
 
 
-def zlib_error():
-    import zlib
-
-    return zlib.error
-
-
 def _size_of(upload) -> int | None:
     size = getattr(upload, "size", None)
     if size is None:
@@ -246,13 +297,10 @@ def _size_of(upload) -> int | None:
 def analyse(root: Path) -> Analysis:
     """Kept and excluded files under ``root``; .amlignore wins over .gitignore."""
     result = Analysis()
-    spec = None
-    for name in IGNORE_FILES:
-        rules = root / name
-        if rules.is_file():
-            spec = pathspec.GitIgnoreSpec.from_lines(rules.read_text(errors="replace").splitlines())
-            result.ignore_file = name
-            break
+    try:
+        spec, result.ignore_file = ignore_rules.load(root)
+    except ignore_rules.IgnoreRulesError as exc:
+        raise SnapshotError(str(exc)) from None
     kept = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
@@ -310,12 +358,17 @@ def build(*, upload=None, files=None, limits: Limits | None = None) -> Packed:
     with tempfile.TemporaryDirectory(prefix="snapshot-", dir=storage_dir()) as tmp:
         root = Path(tmp) / "src"
         root.mkdir()
-        if files is not None:
-            stage_files(files, root, limits)
-        elif upload is not None:
-            stage_upload(upload, root, limits)
-        else:
-            raise SnapshotError("Choose a folder or an archive to upload.")
+        try:
+            if files is not None:
+                stage_files(files, root, limits)
+            elif upload is not None:
+                stage_upload(upload, root, limits)
+            else:
+                raise SnapshotError("Choose a folder or an archive to upload.")
+        except SnapshotError:
+            raise
+        except ARCHIVE_ERRORS as exc:  # e.g. "a" as a file and "a/b": the OS refuses the second
+            raise SnapshotError(f"The upload cannot be unpacked ({describe_error(exc)}).") from None
         analysis = analyse(root)
         if not analysis.files:
             raise SnapshotError("Nothing is left to run once the ignore rules are applied.")

@@ -1,15 +1,33 @@
 from celery import shared_task
+from celery.signals import worker_init, worker_shutdown
 
-from . import executor
+from . import executor, monitor_service
+
+
+@shared_task(ignore_result=True)
+def prepare_run(run_id: int) -> None:
+    """Upload, build and launch one run, then hand it to the monitor service."""
+    monitor_service.ensure_started()
+    executor.prepare(run_id)
 
 
 @shared_task(ignore_result=True)
 def execute_run(run_id: int) -> None:
-    """Prepare, launch and monitor one run (returns at once if another monitor holds it)."""
-    executor.execute(run_id)
+    """The task's name before the monitor service (messages queued by an older version)."""
+    prepare_run(run_id)
 
 
 @shared_task(ignore_result=True)
 def reap_runs() -> None:
-    """Periodic (celery beat): re-attach monitors to runs whose lease expired."""
+    """Periodic (celery beat): queue the preparation again for runs whose task was lost."""
     executor.reap()
+
+
+@worker_init.connect
+def _start_monitor_service(**kwargs):
+    monitor_service.ensure_started()
+
+
+@worker_shutdown.connect
+def _stop_monitor_service(**kwargs):
+    monitor_service.stop()

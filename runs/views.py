@@ -1,7 +1,5 @@
-import io
 import json
 import mimetypes
-import zipfile
 from pathlib import Path
 
 from django.conf import settings
@@ -12,15 +10,15 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from compute.models import ComputeTarget, TargetState
 from portal.access import can_change, member_required
 from portal.models import Role
 
 from . import monitor, selectors, services
 from .forms import RunSubmitForm
 from .models import Experiment, RunLogChunk, Snapshot
+from .outputs_zip import stream_zip
 
-EXAMPLE_DIR = Path(settings.BASE_DIR) / "examples" / "sklearn"
+LOG_PAGE_MAX = 5000  # chunks per JSON log page
 
 
 # ---- experiments -------------------------------------------------------------------------
@@ -101,28 +99,22 @@ def run_submit(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            snapshot = None
-            if data.get("snapshot"):
-                snapshot = Snapshot.objects.filter(workspace=request.workspace, pk=data["snapshot"]).first()
-            snapshot = snapshot or _snapshot_from_request(request)
-            if snapshot is None:
-                raise services.RunError("Choose a folder or an archive with your script.")
-            environment = services.environment_spec(
-                kind=data["environment"],
-                interpreter=data["interpreter"],
-                requirements=data["requirements"],
-                docker=data["use_docker"],
-                base_image=data["base_image"],
-            )
+            snapshot = selectors.snapshot_get(workspace=request.workspace, pk=data.get("snapshot"))
             run = services.run_submit(
                 workspace=request.workspace,
                 user=request.user,
                 experiment_name=data["experiment"],
-                snapshot=snapshot,
-                script=data["script"],
-                arguments=services.parse_arguments(data["arguments"]),
                 target=data["target"],
-                environment=environment,
+                snapshot=snapshot or _snapshot_from_request(request),
+                script=data["script"],
+                arguments=data["arguments"],
+                environment={
+                    "kind": data["environment"],
+                    "interpreter": data["interpreter"],
+                    "requirements": data["requirements"],
+                    "docker": data["use_docker"],
+                    "base_image": data["base_image"],
+                },
             )
         except services.RunError as exc:
             error = str(exc)
@@ -143,40 +135,8 @@ def run_submit(request):
 @member_required(Role.CONTRIBUTOR)
 def run_example(request):
     """ "Try the example": the scikit-learn folder on the local target."""
-    target = ComputeTarget.objects.filter(workspace=request.workspace, kind="local").first()
     try:
-        if target is None:
-            raise services.RunError(
-                "The example runs on the local computer, which this workspace has not been granted: "
-                "a superuser grants it (admin, or manage.py grant_local_target)."
-            )
-        if target.state not in (TargetState.SUCCEEDED, TargetState.UNREACHABLE):
-            raise services.RunError("The local computer is not ready yet: check it on the Compute page.")
-        handles = []
-        try:
-            files = []
-            for path in sorted(
-                p for p in EXAMPLE_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-            ):
-                handle = open(path, "rb")  # noqa: SIM115 - closed below
-                handles.append(handle)
-                files.append((path.relative_to(EXAMPLE_DIR).as_posix(), handle))
-            snapshot = services.snapshot_create(workspace=request.workspace, files=files)
-        finally:
-            for handle in handles:
-                handle.close()
-        run = services.run_submit(
-            workspace=request.workspace,
-            user=request.user,
-            experiment_name="example-iris",
-            snapshot=snapshot,
-            script="train.py",
-            arguments=["--epochs", "20"],
-            target=target,
-            environment=services.environment_spec(
-                kind="pip", requirements=(EXAMPLE_DIR / "requirements.txt").read_text()
-            ),
-        )
+        run = services.run_example(workspace=request.workspace, user=request.user)
     except services.RunError as exc:
         messages.error(request, str(exc))
         return redirect("experiment-list")
@@ -216,16 +176,20 @@ def run_cancel(request, pk):
 
 @member_required()
 def run_log(request, pk):
-    """The full log as text; with ?after=N&format=json, the chunks after seq N."""
+    """The full log as text; with ?after=N&format=json, the first chunks after
+    seq N (at most ?limit=, at most LOG_PAGE_MAX) and whether more follow."""
     run = selectors.run_get(workspace=request.workspace, pk=pk)
     if request.GET.get("format") == "json":
         try:
             after = int(request.GET.get("after", -1))
         except ValueError:
             after = -1
-        chunks = selectors.log_chunks_after(run=run, after=after)[:5000]
-        payload = [{"seq": c.seq, "stream": c.stream, "text": c.text} for c in chunks]
-        return HttpResponse(json.dumps({"chunks": payload}), content_type="application/json")
+        try:
+            limit = min(max(int(request.GET.get("limit", LOG_PAGE_MAX)), 1), LOG_PAGE_MAX)
+        except ValueError:
+            limit = LOG_PAGE_MAX
+        page = selectors.log_page(run=run, after=after, limit=limit)
+        return HttpResponse(json.dumps(page), content_type="application/json")
     streams = request.GET.getlist("stream") or ["stdout", "stderr", "system"]
 
     def lines():
@@ -240,10 +204,18 @@ def run_log(request, pk):
 def _output_path(run, path: str) -> Path:
     if not run.outputs.filter(path=path).exists():
         raise Http404("No such output.")
+    full = _output_file(run, path)
+    if full is None:
+        raise Http404("No such output.")
+    return full
+
+
+def _output_file(run, path: str) -> Path | None:
+    """The output's file on disk, when it is one inside the run's outputs folder."""
     root = (monitor.outputs_dir(run) / "outputs").resolve()
     full = (root / path).resolve()
     if not str(full).startswith(str(root) + "/") or not full.is_file():
-        raise Http404("No such output.")
+        return None
     return full
 
 
@@ -257,13 +229,14 @@ def run_output(request, pk, path):
 
 @member_required()
 def run_outputs_zip(request, pk):
+    """Streamed as it is zipped: a run's outputs may be gigabytes."""
     run = selectors.run_get(workspace=request.workspace, pk=pk)
-    outputs = list(run.outputs.all())
-    if not outputs:
+    paths = list(run.outputs.order_by("path").values_list("path", flat=True))
+    if not paths:
         raise Http404("This run has no outputs.")
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for output in outputs:
-            archive.write(_output_path(run, output.path), f"outputs/{output.path}")
-    buffer.seek(0)
-    return FileResponse(buffer, as_attachment=True, filename=f"run-{run.pk}-outputs.zip")
+    files = ((_output_file(run, path), f"outputs/{path}") for path in paths)
+    response = StreamingHttpResponse(
+        stream_zip((full, name) for full, name in files if full is not None), content_type="application/zip"
+    )
+    response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-outputs.zip"'
+    return response

@@ -254,3 +254,21 @@ def page(monkeypatch):
         context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
         yield context.new_page()
         browser.close()
+
+
+# ---- markers stay true --------------------------------------------------------------
+
+# Fixtures that start a real server (sshd, podman) for the test that uses them.
+SERVER_FIXTURES = ("ssh_env", "podman_engine")
+
+
+def pytest_collection_modifyitems(config, items):
+    unmarked = [
+        f"{item.nodeid} (uses {', '.join(f for f in SERVER_FIXTURES if f in item.fixturenames)})"
+        for item in items
+        if any(f in item.fixturenames for f in SERVER_FIXTURES) and not item.get_closest_marker("integration")
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "Tests that start sshd or podman must be marked integration:\n  " + "\n  ".join(unmarked)
+        )

@@ -3,17 +3,20 @@
 Self-contained: writes containers.conf, starts ``podman system service`` on a
 socket in a temp folder, and makes the images locally (no registry is
 reachable, nothing is pulled): a busybox image in a second, and a Debian
-Python image by debootstrap, whose root filesystem tarball is cached in
-CACHE between test runs and imported only when podman lacks the image.
+Python image by debootstrap (from the mirror in this machine's apt sources),
+whose root filesystem tarball is cached in CACHE between test runs and
+imported only when podman lacks the image.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+APT_SOURCES = Path("/etc/apt")
 CACHE = Path(os.environ.get("PORTAL_TEST_IMAGE_CACHE", "/var/cache/portal-test-images"))
 PYTHON_IMAGE = "localhost/portal-test-python:3.11"
 BUSYBOX_IMAGE = "localhost/portal-test-busybox:latest"
@@ -75,7 +78,7 @@ def ensure_python() -> None:
                     "--include=python3,python3-venv,procps",
                     "bookworm",
                     str(rootfs),
-                    "http://deb.debian.org/debian",
+                    debian_mirror("bookworm"),
                 ],
                 check=True,
                 capture_output=True,
@@ -85,6 +88,60 @@ def ensure_python() -> None:
             partial.rename(tarball)
     with tarball.open("rb") as source:
         subprocess.run(["podman", "import", "-", PYTHON_IMAGE], stdin=source, check=True, capture_output=True)
+
+
+def debian_mirror(suite: str, apt: Path = APT_SOURCES) -> str:
+    """The mirror this machine's apt takes ``suite``'s main component from, so
+    debootstrap follows the machine's own configuration: one-line entries in
+    sources.list and sources.list.d/*.list, and deb822 sources.list.d/*.sources."""
+    files = [apt / "sources.list", *sorted((apt / "sources.list.d").glob("*.list"))]
+    files += sorted((apt / "sources.list.d").glob("*.sources"))
+    for path in files:
+        if not path.is_file():
+            continue
+        parse = _deb822_entries if path.suffix == ".sources" else _one_line_entries
+        for uris, suites, components in parse(path.read_text()):
+            if suite in suites and "main" in components and uris:
+                return uris[0]
+    raise RuntimeError(
+        f"No apt source for Debian {suite} main in {apt}/sources.list or {apt}/sources.list.d/: "
+        "debootstrap needs a mirror to build the test Python image."
+    )
+
+
+def _one_line_entries(text: str):
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split()
+        if words[:1] != ["deb"]:
+            continue
+        words = words[1:]
+        if words and words[0].startswith("["):  # options: [arch=amd64 signed-by=...]
+            while words and not words[0].endswith("]"):
+                words.pop(0)
+            words = words[1:]
+        if len(words) >= 2:
+            yield [words[0]], [words[1]], words[2:]
+
+
+def _deb822_entries(text: str):
+    for stanza in re.split(r"\n\s*\n", text):
+        fields, key = {}, None
+        for line in stanza.splitlines():
+            if line.startswith("#") or not line.strip():
+                continue
+            if line[0].isspace() and key:  # a continuation line
+                fields[key] += " " + line.strip()
+            elif ":" in line:
+                key, value = line.split(":", 1)
+                key = key.strip().lower()
+                fields[key] = value.strip()
+        if "deb" not in fields.get("types", "").split() or fields.get("enabled", "yes").lower() == "no":
+            continue
+        yield (
+            fields.get("uris", "").split(),
+            fields.get("suites", "").split(),
+            fields.get("components", "").split(),
+        )
 
 
 def _import(root: Path, name: str) -> None:

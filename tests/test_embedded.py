@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 import websockets
+import websockets.exceptions
 
 from tests.servers import free_port, wait_for_port
 
@@ -123,3 +124,10 @@ def test_websocket_without_session_is_refused(embedded_portal):
 
     with pytest.raises(websockets.exceptions.WebSocketException):
         asyncio.run(scenario())
+
+
+def test_the_in_process_worker_and_beat_are_not_refused(embedded_portal):
+    _, var = embedded_portal
+    log = (var / "serve.log").read_text()
+    assert "Embedded Celery worker and beat started" in log or "Serving on" in log
+    assert "Refusing to start" not in log

@@ -37,3 +37,8 @@ def backends_by_mode() -> dict[str, list]:
     """{"create": [...], "attach": [...]}: the two columns of the "+ Add compute" page."""
     backends = addable_backends()
     return {mode: [b for b in backends if mode in b.modes] for mode in ("create", "attach")}
+
+
+def runnable_kinds() -> list[str]:
+    """Kinds whose targets run scripts (they implement the run contract)."""
+    return [kind for kind in BACKENDS if get_backend(kind).can_run]

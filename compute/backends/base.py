@@ -1,4 +1,5 @@
 from collections.abc import Callable
+from dataclasses import dataclass
 
 Progress = Callable[[str], None]
 
@@ -46,6 +47,7 @@ class Backend:
     secret_fields: dict[str, str] = {}  # noqa: RUF012
     # Whether it can be stopped and started again (created VMs).
     lifecycle: bool = False
+    can_run: bool = False  # whether it runs scripts (implements the run contract)
 
     def __init__(self, target):
         self.target = target
@@ -63,6 +65,60 @@ class Backend:
         """The one-line reason a passed check records; None for the default."""
         return None
 
+    # ---- per-kind rules: everything outside compute/backends/ asks these ------------
+    # The status page's capability and property rows (context: ``target``).
+    status_template: str = "compute/backends/_machine_status.html"
+    # Secret fields typed as several lines (keys, certificates): a textarea, not a password box.
+    multiline_secrets: frozenset[str] = frozenset()
+    # Whether a person may detach it (attached targets); see detach_refusal().
+    detachable: bool = True
+
+    @classmethod
+    def creates(cls, config: dict) -> bool:
+        """Whether adding one with this config creates it (else it is attached)."""
+        return "create" in cls.modes
+
+    @classmethod
+    def owner_only_reason(cls, config: dict) -> str | None:
+        """Why only a workspace owner may add one with this config; None: contributors may."""
+        return None
+
+    @classmethod
+    def config_errors(cls, target) -> list[str]:
+        """What the kind's form refuses in ``target.config`` (the admin saves through this)."""
+        form = cls.config_form()(
+            data={**target.config, "name": target.name}, workspace=target.workspace, instance=target
+        )
+        if form.is_valid():
+            return []
+        return [
+            f"{field}: {message}" if field != "__all__" else message
+            for field, messages in form.errors.items()
+            for message in messages
+        ]
+
+    def validate_secret(self, field: str, value: str) -> None:
+        """Raise BackendError when ``value`` cannot be this secret (a key that does not load)."""
+
+    def secrets_replaced_by(self, field: str) -> tuple[str, ...]:
+        """Stored secrets that setting ``field`` makes obsolete (a key replaces a password)."""
+        return ()
+
+    def detach_refusal(self) -> str | None:
+        """Why it cannot be detached now; None when it can."""
+        if not self.detachable:
+            return f"{self.target.name} cannot be detached."
+        return None
+
+    @property
+    def delete_consequence(self) -> str:
+        """What deleting a created target does, in a sentence for the confirmation page."""
+        return f"The portal removes what it created for {self.target.name}. This cannot be undone."
+
+    @classmethod
+    def housekeeping(cls) -> None:
+        """Periodic cleanup of what this kind's runs leave behind (beat task)."""
+
     def check(self, progress: Progress) -> dict:
         """Connect and run the preflight; returns the capabilities found."""
         raise NotImplementedError
@@ -78,3 +134,79 @@ class Backend:
 
     def start(self, progress: Progress) -> None:
         raise NotImplementedError(f"{self.label} targets cannot be started.")
+
+    # ---- the run contract (kinds with can_run implement it) -------------------------
+    # Seconds between two polls of this kind's runs; the monitor polls all of a
+    # target's runs at once, so this is per target, not per run.
+    poll_interval: float = 1.0
+
+    def ensure_snapshot(self, sha256: str, archive, *, tree_digest: str = "") -> bool:
+        """Make the snapshot present (and verified) on the target; True when it was uploaded."""
+        raise NotImplementedError(f"{self.label} targets do not run scripts.")
+
+    def launch(self, spec: "LaunchSpec") -> dict:
+        """Start the run detached and return its handle: an opaque dict the
+        portal stores whole and gives back to poll/read_logs/cancel/fetch_outputs.
+        Launching a run that was already launched starts nothing."""
+        raise NotImplementedError(f"{self.label} targets do not run scripts.")
+
+    def poll(self, handles: list[dict]) -> list["RunState"]:
+        """The state of many runs of this target at once (one round trip where
+        the kind allows), in the order of ``handles``."""
+        raise NotImplementedError(f"{self.label} targets do not run scripts.")
+
+    def read_logs(self, handle: dict, offsets: dict, sizes: dict | None = None) -> dict[str, bytes]:
+        """New bytes of stdout, stderr, system and metrics from the given offsets (capped)."""
+        raise NotImplementedError(f"{self.label} targets do not run scripts.")
+
+    def cancel(self, handle: dict) -> None:
+        """Stop the run's whole process tree (or container, or scheduler job)."""
+        raise NotImplementedError(f"{self.label} targets do not run scripts.")
+
+    def fetch_outputs(self, handle: dict, dest) -> bool:
+        """Bring the run's outputs/ as a tar.gz to ``dest``; False when there are none."""
+        raise NotImplementedError(f"{self.label} targets do not run scripts.")
+
+    # Kinds whose environment is an image build it in prepare_image() before the launch.
+    builds_images: bool = False
+
+    def prepare_image(self, on_line) -> str:
+        """Build or find the run's image: "hit", "built" or "base"."""
+        raise NotImplementedError(f"{self.label} targets do not build images.")
+
+    def close(self) -> None:
+        """Release connections held between calls (a monitor keeps a backend for many ticks)."""
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """Everything a launch needs; the same for every kind."""
+
+    key: str  # the run's key (hex): names its folder, container or job
+    sha256: str  # the snapshot
+    script: str
+    arguments: list[str]
+    env_kind: str  # user | pip | conda
+    env_arg: str  # the interpreter, or the environment's spec hash
+    requirements: str = ""
+    helper: str = ""  # portal_run.py
+    tree_digest: str = ""  # the snapshot's content digest, checked on the target
+    env_digest: str = ""  # the built environment's content digest, when known
+
+
+@dataclass
+class RunState:
+    """What a poll found about one run."""
+
+    alive: bool = False
+    exit_code: int | None = None
+    phase: str = ""
+    env_result: str = ""
+    failure: str = ""
+    canceled: bool = False
+    missing: bool = False
+    sizes: dict | None = None  # log name -> bytes, when the target reported them
+
+    @property
+    def ended(self) -> bool:
+        return self.exit_code is not None or not self.alive

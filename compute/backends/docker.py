@@ -1,15 +1,12 @@
-"""The one place the ``docker`` SDK is used: a client per engine endpoint.
+"""The engine client: one ``docker`` SDK client per engine endpoint.
 
 An engine is reached over this machine's socket (``unix://``), over TCP with
 TLS client certificates (``tcp://``), or through an attached SSH VM
-(``ssh://``): the portal's own paramiko connection, with the VM's pinned host
-key and credentials, carries the Docker API to the engine's socket there.
-Every SDK error leaves this module as a BackendError in plain words.
+(``ssh://``, see ``docker_bridge``). Environment images are built in
+``docker_images``; nothing else uses the SDK. Every SDK error leaves through
+``Engine._errors`` as a BackendError in plain words.
 """
 
-import hashlib
-import io
-import shlex
 import shutil
 import tarfile
 import tempfile
@@ -21,100 +18,20 @@ import docker.errors
 import requests
 import urllib3
 from django.conf import settings
-from docker.transport.basehttpadapter import BaseHTTPAdapter
-from docker.transport.sshconn import SSHConnection, SSHConnectionPool
 
+from . import docker_images
 from .base import BackendError, HostKeyChanged, HostKeyUnconfirmed
+from .docker_bridge import bridged_client
+
+# Re-exported: callers know them as ``docker.ENV_PREFIX`` / ``docker.env_image_tag``.
+from .docker_images import ENV_PREFIX as ENV_PREFIX
+from .docker_images import env_image_tag as env_image_tag
 
 _WITH_TIMEOUT = 'if command -v timeout >/dev/null 2>&1; then exec timeout -k 2 "$0" "$@"; else exec "$@"; fi'
 TIMED_OUT = 124
 API_VERSION = "1.41"  # what podman's compatible service and Docker 20.10+ speak
 LABEL = "io.portal.target"
 RUN_LABEL = "io.portal.run"
-
-# Bridges the API over the SSH channel's stdin/stdout to the engine's socket on
-# the VM. python3 is on every VM that passed the preflight; socat may not be.
-_DIAL_STDIO = r"""
-import os, socket, sys, threading
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-def pump():
-    while True:
-        data = os.read(0, 65536)
-        if not data:
-            break
-        s.sendall(data)
-    s.shutdown(socket.SHUT_WR)
-threading.Thread(target=pump, daemon=True).start()
-while True:
-    data = s.recv(65536)
-    if not data:
-        break
-    os.write(1, data)
-"""
-
-
-class _BridgedConnection(SSHConnection):
-    def __init__(self, transport, timeout, remote_socket):
-        super().__init__(ssh_transport=transport, timeout=timeout)
-        self.remote_socket = remote_socket
-
-    def connect(self):
-        channel = self.ssh_transport.open_session(timeout=self.timeout)
-        channel.settimeout(self.timeout)
-        channel.exec_command(shlex.join(["python3", "-c", _DIAL_STDIO, self.remote_socket]))
-        self.sock = channel
-
-
-class _BridgedPool(SSHConnectionPool):
-    def __init__(self, transport, timeout, remote_socket):
-        super().__init__(timeout=timeout, maxsize=4)
-        self.ssh_transport = transport
-        self.remote_socket = remote_socket
-
-    def _new_conn(self):
-        return _BridgedConnection(self.ssh_transport, self.timeout, self.remote_socket)
-
-
-class _SSHAdapter(BaseHTTPAdapter):
-    def __init__(self, transport, timeout, remote_socket):
-        self.pool = _BridgedPool(transport, timeout, remote_socket)
-        super().__init__()
-
-    def get_connection(self, url, proxies=None):
-        return self.pool
-
-    def close(self):
-        super().close()
-        self.pool.close()
-
-
-ENV_PREFIX = "/opt/portal-env"
-_DOCKERFILE = f"""FROM {{base}}
-COPY requirements.txt /tmp/portal-requirements.txt
-RUN python3 -m venv {ENV_PREFIX} \\
- && {ENV_PREFIX}/bin/python -m pip install --disable-pip-version-check -r /tmp/portal-requirements.txt
-ENV PATH={ENV_PREFIX}/bin:$PATH
-"""
-
-
-def _build_context(base: str, requirements: str):
-    """A tar build context: the Dockerfile and the requirements, nothing else."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, text in (("Dockerfile", _DOCKERFILE.format(base=base)), ("requirements.txt", requirements)):
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    buffer.seek(0)
-    return buffer
-
-
-def env_image_tag(base: str, spec_hash: str) -> str:
-    """One image per base image and environment spec."""
-    digest = hashlib.sha256(f"{base}\n{spec_hash}".encode()).hexdigest()[:20]
-    return f"localhost/portal-env:{digest}"
 
 
 def describe_endpoint(config: dict) -> str:
@@ -124,7 +41,7 @@ def describe_endpoint(config: dict) -> str:
 
 
 class Engine:
-    """An open client to one engine; use it as a context manager (``connect()``)."""
+    """An open client to one engine: from ``connect()`` (closed for you) or ``open_engine()``."""
 
     def __init__(self, target, client, cleanup):
         self.target = target
@@ -167,34 +84,10 @@ class Engine:
                 ) from None
 
     def build_env_image(self, *, base: str, requirements: str, tag: str, on_line) -> str:
-        """The environment image: ``base`` + a venv with ``requirements``, tagged
-        ``tag`` (derived from the spec hash) and reused while it exists. Returns
-        "hit" or "built"; each build log line goes to ``on_line`` as it comes."""
-        with self._errors(f"Looking for the image {tag}"):
-            try:
-                self.client.images.get(tag)
-                return "hit"
-            except docker.errors.ImageNotFound:
-                pass
-        self.require_image(base)
-        context = _build_context(base, requirements)
-        api, default = self.client.api, self.client.api.timeout
-        api.timeout = settings.DOCKER_BUILD_TIMEOUT  # pip may be silent for a long time
-        try:
-            with self._errors(f"Building the image {tag}"):
-                for event in api.build(
-                    fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True, decode=True
-                ):
-                    if "error" in event or "errorDetail" in event:
-                        detail = event.get("error") or event["errorDetail"].get("message", "")
-                        raise BackendError(f"The image build failed: {detail.strip()}", permanent=True)
-                    text = event.get("stream", "")
-                    for line in text.splitlines():
-                        if line.strip():
-                            on_line(line)
-        finally:
-            api.timeout = default
-        return "built"
+        """See ``docker_images.build_env_image``: "hit" or "built"."""
+        return docker_images.build_env_image(
+            self, base=base, requirements=requirements, tag=tag, on_line=on_line
+        )
 
     # ---- containers -----------------------------------------------------------
     def create(
@@ -283,15 +176,6 @@ class Engine:
             return result.exit_code, out, err
         return result.exit_code, out.decode(errors="replace"), err.decode(errors="replace")
 
-    def put_file(self, container, folder: str, name: str, data: bytes) -> None:
-        """Write one file into a folder of the container (the folder must exist)."""
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w") as tar:
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o644
-            tar.addfile(info, io.BytesIO(data))
-        self._put_archive(container, folder, buffer.getvalue(), name)
-
     def put_path(self, container, folder: str, name: str, path: Path) -> None:
         """Copy a local file into a folder of the container, streamed from disk."""
         with tempfile.TemporaryFile() as spool:
@@ -304,12 +188,6 @@ class Engine:
         with self._errors(f"Copying {name} into {container.name}"):
             if not container.put_archive(folder, data):
                 raise BackendError(f"The engine refused to copy {name} into {container.name}.")
-
-    def get_file(self, container, path: str) -> bytes:
-        """One regular file's content from the container."""
-        buffer = io.BytesIO()
-        self.copy_out(container, path, buffer)
-        return buffer.getvalue()
 
     def copy_out(self, container, path: str, sink) -> None:
         """Stream one regular file of the container into ``sink``."""
@@ -442,11 +320,7 @@ def _open_over_ssh(target, progress, timeout) -> Engine:
         ) from None
     remote_socket = target.config.get("remote_socket") or "/var/run/docker.sock"
     progress(f"Opening the engine's socket {remote_socket} on {vm.name}")
-    client = docker.DockerClient(base_url="tcp://127.0.0.1:9", version=API_VERSION, timeout=timeout)
-    adapter = _SSHAdapter(transport, timeout, remote_socket)
-    client.api.mount("http+docker://ssh", adapter)
-    client.api._unmount("http://", "https://")
-    client.api.base_url = "http+docker://ssh"
+    client = bridged_client(transport, remote_socket=remote_socket, timeout=timeout, version=API_VERSION)
     engine = Engine(target, client, transport.close)
     try:
         with engine._errors("Connecting"):

@@ -1,11 +1,15 @@
 """Attach a Docker engine: this machine's socket, tcp:// with TLS, or through an SSH VM."""
 
+import logging
+
 from django import forms
 
 from ..forms import SecretTextarea, TargetForm
-from ..models import ComputeTarget, TargetState
+from ..models import ComputeTarget, Origin, TargetState
 from . import docker as engines
-from .base import Backend
+from .base import Backend, BackendError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 
@@ -69,7 +73,9 @@ class DockerEngineForm(TargetForm):
             for field in ("tls_ca", "tls_cert", "tls_key"):
                 if data.get(field) and "-----BEGIN " not in data[field]:
                     self.add_error(field, "Paste the PEM text, from -----BEGIN … to -----END … .")
-            missing = [self.fields[f].label for f in ("tls_ca", "tls_cert", "tls_key") if not data.get(f)]
+            missing = [
+                self.fields[f].label for f in ("tls_ca", "tls_cert", "tls_key") if not self.has_secret(f)
+            ]
             if missing:
                 # A plain-TCP engine is root on that machine for anyone on the network.
                 self.add_error(
@@ -98,10 +104,46 @@ class DockerEngineBackend(Backend):
     icon = "box-seam"
     modes = ("attach",)
     secret_fields = {"tls_ca": "CA certificate", "tls_cert": "Client certificate", "tls_key": "Client key"}
+    status_template = "compute/backends/_docker_status.html"
+    multiline_secrets = frozenset(secret_fields)
 
     @classmethod
     def config_form(cls):
         return DockerEngineForm
+
+    @classmethod
+    def owner_only_reason(cls, config):
+        if config.get("endpoint", "").startswith("unix://"):
+            return (
+                "A unix:// Docker engine is root on the portal's own host: "
+                "only a workspace owner can attach one."
+            )
+        return None
+
+    def hosted_targets(self) -> list[str]:
+        """Names of the targets created on this engine."""
+        return list(
+            ComputeTarget.objects.filter(
+                workspace_id=self.target.workspace_id, origin=Origin.CREATED, config__engine=self.target.name
+            ).values_list("name", flat=True)
+        )
+
+    def detach_refusal(self):
+        hosted = self.hosted_targets()
+        if hosted:
+            return f"{self.target.name} hosts {', '.join(hosted)}: delete those first."
+        return None
+
+    @classmethod
+    def housekeeping(cls):
+        """Remove the run containers kept after a failure once their time is up."""
+        from .docker_instance import remove_expired_run_containers
+
+        for engine in ComputeTarget.objects.filter(kind=cls.kind, state=TargetState.SUCCEEDED):
+            try:
+                remove_expired_run_containers(engine)
+            except BackendError as exc:
+                log.info("Engine %s: kept run containers not cleaned: %s", engine.name, exc.message)
 
     @property
     def workdir(self) -> str:
@@ -133,5 +175,7 @@ class DockerEngineBackend(Backend):
 def usable_engines(workspace):
     """Engines a created VM or container instance can be put on."""
     return ComputeTarget.objects.filter(
-        workspace=workspace, kind="docker", state__in=[TargetState.SUCCEEDED, TargetState.UNREACHABLE]
+        workspace=workspace,
+        kind=DockerEngineBackend.kind,
+        state__in=[TargetState.SUCCEEDED, TargetState.UNREACHABLE],
     )

@@ -52,14 +52,6 @@ class ContainerExecMixin:
             self.close()  # the next call reconnects
             raise
 
-    def poll(self, handle):
-        state = super().poll(handle)
-        if state.ended and state.exit_code is None and not state.missing:
-            # runner.POLL reads exit_code before it checks the pid: a job that
-            # wrote its exit code and exited between the two reads looks killed.
-            state = super().poll(handle)
-        return state
-
     # ---- primitives --------------------------------------------------------------
     def _sh(self, script: str, args: list[str], *, timeout: float | None = None):
         return self._run(["/bin/sh", "-c", script, "sh", *args], timeout=timeout)
@@ -67,7 +59,7 @@ class ContainerExecMixin:
     def _put_snapshot(self, sha256: str, archive: Path):
         engine, container = self._held()
         name = f"{sha256}.tar.gz.{secrets.token_hex(4)}"
-        folder = f"{self.workdir}/snapshots"
+        folder = f"{self.area}/snapshots"
         engine.put_path(container, folder, name, archive)
         return f"{folder}/{name}", True
 

@@ -3,7 +3,7 @@
 from django import forms
 
 from ..forms import TargetForm
-from .docker_engine import usable_engines
+from .docker_engine import DockerEngineBackend, usable_engines
 
 
 class ContainerLimitsForm(TargetForm):
@@ -19,7 +19,14 @@ class ContainerLimitsForm(TargetForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.engines = {engine.name: engine for engine in usable_engines(self.workspace)}
+        engines = usable_engines(self.workspace)
+        if self.instance is not None:  # a saved target keeps its engine, whatever its state now
+            engines = engines | engines.model.objects.filter(
+                workspace=self.workspace,
+                kind=DockerEngineBackend.kind,
+                name=self.instance.config.get("engine", ""),
+            )
+        self.engines = {engine.name: engine for engine in engines}
         self.fields["engine"].choices = [(name, name) for name in self.engines]
         if not self.engines:
             self.fields["engine"].help_text = "No engine yet: attach a Docker engine first."

@@ -13,11 +13,11 @@ from pathlib import PurePosixPath
 from django.conf import settings
 
 from . import docker as engines
-from .base import Backend, BackendError
+from .base import Backend, BackendError, RunState
 from .docker_exec import ContainerExecMixin
 from .docker_forms import ContainerLimitsForm
 from .docker_vm import KEEP_ALIVE, engine_of
-from .runner import RunnerMixin, RunState
+from .runner import RunnerMixin
 
 WORKDIR = "/portal"
 OOM_EXIT = 137
@@ -45,6 +45,8 @@ class ContainerInstanceBackend(ContainerExecMixin, RunnerMixin, Backend):
     description = "Each run in a fresh container with fixed CPU, memory and GPU limits, removed afterwards."
     icon = "box"
     modes = ("create",)
+    can_run = True
+    status_template = "compute/backends/_container_status.html"
 
     def __init__(self, target):
         super().__init__(target)
@@ -54,6 +56,13 @@ class ContainerInstanceBackend(ContainerExecMixin, RunnerMixin, Backend):
     @classmethod
     def config_form(cls):
         return ContainerInstanceForm
+
+    @property
+    def delete_consequence(self):
+        return (
+            "The portal forgets this container instance and removes the containers kept from "
+            f"failed runs on {self.target.config.get('engine')}."
+        )
 
     @property
     def workdir(self) -> str:
@@ -117,18 +126,18 @@ class ContainerInstanceBackend(ContainerExecMixin, RunnerMixin, Backend):
     def _exec_container(self, engine):
         raise BackendError("No run container is selected.")
 
-    def ensure_snapshot(self, sha256, archive):
+    def ensure_snapshot(self, sha256, archive, *, tree_digest=""):
         """The snapshot goes into the run's own container, made at launch."""
-        self._snapshot = (sha256, archive)
+        self._snapshot = (sha256, archive, tree_digest)
         return True
 
-    def launch(self, *, key, sha256, **kwargs):
+    def launch(self, spec):
         engine, _ = self._engine_only()
-        name = run_container_name(key)
+        name = run_container_name(spec.key)
         existing = engine.container(name, missing_ok=True)
         if existing is not None:  # launched before: the run folder inside says so
             self._box = existing
-            return super().launch(key=key, sha256=sha256, **kwargs)
+            return super().launch(spec)
         config = self.run_config
         container = engine.create(
             owner=self.target.pk,
@@ -138,34 +147,42 @@ class ContainerInstanceBackend(ContainerExecMixin, RunnerMixin, Backend):
             cpus=config["cpus"],
             memory_gb=config["memory_gb"],
             gpus=config["gpus"],
-            labels={engines.RUN_LABEL: key},
+            labels={engines.RUN_LABEL: spec.key},
         )
         try:
             engine.start(container)
             self._box = container
-            snapshot_sha, archive = self._snapshot or (sha256, None)
-            if archive is None:
+            if self._snapshot is None:
                 raise BackendError("The snapshot was not prepared before the launch.")
-            RunnerMixin.ensure_snapshot(self, snapshot_sha, archive)
-            return super().launch(key=key, sha256=sha256, **kwargs)
+            sha256, archive, digest = self._snapshot
+            RunnerMixin.ensure_snapshot(self, sha256, archive, tree_digest=digest)
+            return {**super().launch(spec), "container": name}
         except BackendError:
             engine.remove(container)
             raise
 
-    def poll(self, handle):
-        try:
-            self._select(handle)
-        except BackendError as exc:
-            if exc.permanent:  # the container is gone
-                return RunState(missing=True)
-            raise
-        state = super().poll(handle)
-        if state.exit_code == OOM_EXIT and not state.canceled and self._oom_killed():
-            state.failure = (
-                f"killed: out of memory (the container's limit is {self.run_config['memory_gb']:g} GB)"
-            )
-        self._last_state = state
-        return state
+    poll_interval = 0.5
+
+    def poll(self, handles, *, known=None):
+        """One container per run: one exec each."""
+        known = known or [set() for _ in handles]
+        states = []
+        for handle, seen in zip(handles, known, strict=True):
+            try:
+                self._select(handle)
+            except BackendError as exc:
+                if not exc.permanent:
+                    raise
+                states.append(RunState(missing=True))  # the container is gone
+                continue
+            state = super().poll([handle], known=[seen])[0]
+            if state.exit_code == OOM_EXIT and not state.canceled and self._oom_killed():
+                state.failure = (
+                    f"killed: out of memory (the container's limit is {self.run_config['memory_gb']:g} GB)"
+                )
+            self._last_state = state
+            states.append(state)
+        return states
 
     def read_logs(self, handle, offsets, sizes=None):
         self._select(handle)
@@ -175,11 +192,11 @@ class ContainerInstanceBackend(ContainerExecMixin, RunnerMixin, Backend):
         self._select(handle)
         super().cancel(handle)
 
-    def fetch_outputs(self, handle, dest):
+    def fetch_outputs(self, handle, dest, **kwargs):
         """Outputs out, then the container goes (or is kept, stopped, after a failure)."""
         self._select(handle)
         try:
-            return super().fetch_outputs(handle, dest)
+            return super().fetch_outputs(handle, dest, **kwargs)
         finally:
             self._dispose()
 

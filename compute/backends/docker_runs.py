@@ -39,6 +39,14 @@ def engine_for(target) -> ComputeTarget:
     return engine
 
 
+def run_backend_key(target, environment: dict) -> tuple:
+    """Runs with equal keys go through one backend (one connection, one batched poll)."""
+    docker = environment.get("docker")
+    if not docker and not (target.kind == "container" and environment.get("kind") == "pip"):
+        return (target.pk,)
+    return (target.pk, environment.get("base_image", ""), environment.get("hash", ""))
+
+
 def backend_for_run(target, environment: dict):
     """The backend a run executes through: the target's own, or containers of
     the environment's image when the run uses Docker. A container instance
@@ -57,6 +65,8 @@ def backend_for_run(target, environment: dict):
 class DockerRunBackend(ContainerInstanceBackend):
     """Runs of ``target`` in containers of an environment image on its engine.
     Without requirements the base image itself is used."""
+
+    builds_images = True
 
     def __init__(self, target, *, base_image: str, requirements: str | None, spec_hash: str):
         super().__init__(target)

@@ -9,6 +9,7 @@ from ..models import ComputeTarget
 from . import docker as engines
 from . import preflight
 from .base import Backend, BackendError
+from .docker_engine import DockerEngineBackend
 from .docker_exec import ContainerExecMixin
 from .docker_forms import ContainerLimitsForm
 from .runner import RunnerMixin
@@ -35,7 +36,7 @@ class DockerVMForm(ContainerLimitsForm):
 
 def engine_of(target) -> ComputeTarget:
     engine = ComputeTarget.objects.filter(
-        workspace_id=target.workspace_id, kind="docker", name=target.config.get("engine", "")
+        workspace_id=target.workspace_id, kind=DockerEngineBackend.kind, name=target.config.get("engine", "")
     ).first()
     if engine is None:
         raise BackendError(f"The engine {target.config.get('engine')} was detached.", permanent=True)
@@ -43,16 +44,26 @@ def engine_of(target) -> ComputeTarget:
 
 
 class DockerVMBackend(ContainerExecMixin, RunnerMixin, Backend):
+    poll_interval = 0.25
     kind = "docker-vm"
     label = "Virtual machine (container)"
     description = "A new VM with CPU, memory and GPU limits, made on one of your Docker engines."
     icon = "hdd-rack"
     modes = ("create",)
     lifecycle = True
+    can_run = True
+    status_template = "compute/backends/_docker_vm_status.html"
 
     @classmethod
     def config_form(cls):
         return DockerVMForm
+
+    @property
+    def delete_consequence(self):
+        return (
+            f"The container on {self.target.config.get('engine')} is removed with every file inside it. "
+            "This cannot be undone."
+        )
 
     @property
     def workdir(self) -> str:
@@ -138,10 +149,10 @@ class DockerVMBackend(ContainerExecMixin, RunnerMixin, Backend):
                 progress("Removing the container and its files")
                 engine.remove(container)
 
-    def fetch_outputs(self, handle, dest):
+    def fetch_outputs(self, handle, dest, **kwargs):
         """A run just ended here: idle shutdown counts from now."""
         try:
-            return super().fetch_outputs(handle, dest)
+            return super().fetch_outputs(handle, dest, **kwargs)
         finally:
             type(self.target).objects.filter(pk=self.target.pk).update(last_used_at=timezone.now())
 

@@ -1,14 +1,16 @@
+import contextlib
 import logging
 import os
 import shutil
 import subprocess
 import tempfile
+from pathlib import Path
 
 from django.conf import settings
 
 from . import local_user, preflight
-from .base import Backend, BackendError
-from .runner import RunnerMixin
+from .base import Backend, BackendError, RunState
+from .runner import LOG_FILES, RunnerMixin, parse_exit_code, split_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +20,25 @@ class LocalBackend(RunnerMixin, Backend):
     label = "Local computer"
     description = "The machine the portal's workers run on."
     icon = "pc-display"
-    modes = ()  # present in every workspace, never added by hand
+    modes = ()  # granted to a workspace by a superuser, never added by hand
+    can_run = True
+    status_template = "compute/backends/_local_status.html"
+    detachable = False
+
+    @classmethod
+    def config_errors(cls, target):
+        workdir = target.config.get("workdir", "")
+        unknown = sorted(set(target.config) - {"workdir"})
+        errors = [f"{key}: not a setting of the local computer." for key in unknown]
+        if not isinstance(workdir, str) or (workdir and not workdir.startswith("/")):
+            errors.append("workdir: an absolute path on this machine.")
+        return errors
+
+    def detach_refusal(self):
+        return (
+            "The local computer is granted by a superuser and cannot be detached: "
+            "a superuser revokes it (admin, or manage.py grant_local_target --revoke)."
+        )
 
     @property
     def workdir(self) -> str:
@@ -96,3 +116,71 @@ class LocalBackend(RunnerMixin, Backend):
     def _fetch(self, path, dest):
         with local_user.open_run_file(path, local_user.run_account()) as src, open(dest, "wb") as out:
             shutil.copyfileobj(src, out)
+
+    # ---- the batched poll, without a subprocess ----------------------------------
+    poll_interval = 0.02
+
+    def poll(self, handles, *, known=None):
+        """The same answers as runner.POLL, read directly: a subprocess per tick
+        would cost more than the reads themselves on this machine."""
+        known = known or [set() for _ in handles]
+        return [self._poll_one(handle, seen) for handle, seen in zip(handles, known, strict=True)]
+
+    def _poll_one(self, handle: dict, seen: set) -> RunState:
+        rd = Path(handle["run_dir"])
+        split_run_dir(handle["run_dir"])
+        if not rd.is_dir():
+            return RunState(missing=True)
+        alive = session_leader_alive(str(handle.get("pid", "")), str(handle.get("start", "")))
+        state = RunState(alive=alive, canceled=(rd / "canceled").exists())
+        if not alive:
+            state.exit_code = parse_exit_code(_read_capped(rd / "exit_code", 32))
+            failure = _read_capped(rd / "failure", 1000)
+            state.failure = (failure or "").split("\n", 1)[0].replace("\r", "")
+        if "phase" not in seen:
+            state.phase = "".join(c for c in (_read_capped(rd / "phase", 16) or "") if "a" <= c <= "z")
+        if "env" not in seen:
+            state.env_result = "".join(
+                c
+                for c in (_read_capped(rd / "env_result", 200) or "")
+                if c.isascii() and (c.isalnum() or c == " ")
+            ).lower()
+        sizes = {}
+        for name, filename in LOG_FILES.items():
+            with contextlib.suppress(OSError):
+                sizes[name] = os.stat(rd / filename).st_size
+        state.sizes = sizes or None
+        return state
+
+
+def session_leader_alive(pid: str, start: str) -> bool:
+    """Whether ``pid`` is still the leader of the session it started, and not
+    a zombie: a pid another process reuses later does not count."""
+    if not pid.isdigit() or int(pid) <= 1:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            text = f.read(4096).decode(errors="replace")
+    except OSError:
+        return False
+    fields = text.rpartition(") ")[2].split()
+    if len(fields) < 20:
+        return False
+    state, session, started = fields[0], fields[3], fields[19]
+    return state != "Z" and session == pid and (not start or started == start)
+
+
+def _read_capped(path: Path, limit: int) -> str | None:
+    # Through open_run_file: a run could swap its `failure` file for a link to the keys.
+    try:
+        with local_user.open_run_file(str(path), local_user.run_account()) as f:
+            return f.read(limit).decode(errors="replace")
+    except (OSError, BackendError):
+        return None
+
+
+def local_target(*, workspace):
+    """The workspace's local computer target; None where it has none."""
+    from ..models import ComputeTarget
+
+    return ComputeTarget.objects.filter(workspace=workspace, kind=LocalBackend.kind).first()

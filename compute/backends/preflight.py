@@ -4,11 +4,20 @@ It takes the working directory as its only argument ($1), so nothing the user
 typed is ever spliced into the script text.
 """
 
+import re
 import shlex
 
 from .base import BackendError
 
 MIN_FREE_DISK_MB = 200
+# What a target may answer: anything else is ignored, every value is capped.
+MAX_LINES = 5000
+VERSION = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,4}")
+TEXT_KEYS = {"os", "distro", "arch", "conda", "docker", "uv", "gpu_error"}
+NUMBER_KEYS = {"cpus", "memory_kb", "disk_free_kb"}
+VALUE_CHARS = 200
+MAX_PYTHONS = 16
+MAX_GPUS = 64
 
 SCRIPT = r"""
 wd="$1"
@@ -55,32 +64,36 @@ def parse(output: str, *, workdir: str) -> dict:
     target that cannot run anything (no python3, workdir not writable, disk full)."""
     caps: dict = {"pythons": [], "gpus": [], "workdir": workdir}
     done = writable = False
-    for line in output.splitlines():
+    for line in output.splitlines()[:MAX_LINES]:
         key, sep, value = line.partition("=")
         if not sep:
             continue
-        value = value.strip()
+        value = value.strip()[:VALUE_CHARS]
         if key == "python":
             path, _, version = value.partition(" ")
-            if version and all(p["path"] != path for p in caps["pythons"]):
+            if (
+                VERSION.fullmatch(version)
+                and len(caps["pythons"]) < MAX_PYTHONS
+                and all(p["path"] != path for p in caps["pythons"])
+            ):
                 caps["pythons"].append({"path": path, "version": version})
-        elif key == "gpu":
+        elif key == "gpu" and len(caps["gpus"]) < MAX_GPUS:
             name, memory, driver = ([*(s.strip() for s in value.split(",")), "", ""])[:3]
             caps["gpus"].append({"name": name, "memory_mb": _int(memory), "driver": driver})
-        elif key in ("cpus", "memory_kb", "disk_free_kb"):
+        elif key in NUMBER_KEYS:
             caps[key] = _int(value)
         elif key == "preflight":
             done = value == "done"
         elif key == "workdir":
             writable = value == "ok"
-        else:
+        elif key in TEXT_KEYS:
             caps[key] = value
     if not done:
         raise BackendError("The preflight did not finish: the target's shell ended early.")
-    if "memory_kb" in caps:
-        caps["memory_mb"] = caps.pop("memory_kb") // 1024
-    if "disk_free_kb" in caps:
-        caps["disk_free_mb"] = caps.pop("disk_free_kb") // 1024
+    for kb, mb in (("memory_kb", "memory_mb"), ("disk_free_kb", "disk_free_mb")):
+        if kb in caps:
+            value = caps.pop(kb)
+            caps[mb] = value // 1024 if value is not None else None
     if not writable:
         raise BackendError(
             f"The working directory {workdir} cannot be created or written to.", permanent=True
@@ -100,7 +113,7 @@ def parse(output: str, *, workdir: str) -> dict:
 
 
 def _int(value: str):
-    try:
-        return int(value.strip())
-    except (ValueError, AttributeError):
+    value = (value or "").strip()
+    if not value.isdigit() or len(value) > 15:
         return None
+    return int(value)

@@ -102,6 +102,9 @@ class SSHConfigForm(TargetForm):
     def clean(self):
         data = super().clean()
         password, key = data.get("password"), data.get("private_key")
+        stored = self.instance is not None and (self.has_secret("password") or self.has_secret("private_key"))
+        if not password and not key and stored:
+            return data  # checking a saved target's config: its credentials are stored
         if not password and not key:
             raise forms.ValidationError("Give a password or a private key.")
         if password and key:
@@ -129,6 +132,9 @@ class SSHConfigForm(TargetForm):
         }
 
 
+OUTPUT_LIMIT = 4 * 1024 * 1024
+
+
 class SSHSession:
     """One authenticated connection, reused for all of a task's commands."""
 
@@ -144,8 +150,14 @@ class SSHSession:
             channel.exec_command(command)
             channel.shutdown_write()
             deadline = time.monotonic() + timeout
-            out = channel.makefile("rb").read()
-            err = channel.makefile_stderr("rb").read()
+            # A hostile host cannot make the portal hold more than this.
+            out = channel.makefile("rb").read(OUTPUT_LIMIT + 1)
+            err = channel.makefile_stderr("rb").read(OUTPUT_LIMIT + 1)
+            if len(out) > OUTPUT_LIMIT or len(err) > OUTPUT_LIMIT:
+                channel.close()
+                raise BackendError(
+                    f"A command on {self.address} printed more than {OUTPUT_LIMIT // 2**20} MB: refused."
+                )
             if not channel.status_event.wait(max(0.0, deadline - time.monotonic())):
                 raise TimeoutError
             return channel.recv_exit_status(), out.decode(errors="replace"), err.decode(errors="replace")
@@ -159,16 +171,28 @@ class SSHSession:
 
 
 class SSHBackend(RunnerMixin, Backend):
+    poll_interval = 0.25
     kind = "ssh"
     label = "Virtual machine"
     description = "Use an existing Linux machine you can reach over SSH."
     icon = "hdd-network"
     modes = ("attach",)
     secret_fields = {"password": "Password", "private_key": "Private key", "passphrase": "Key passphrase"}
+    can_run = True
+    status_template = "compute/backends/_ssh_status.html"
+    multiline_secrets = frozenset({"private_key"})
 
     @classmethod
     def config_form(cls):
         return SSHConfigForm
+
+    def validate_secret(self, field, value):
+        if field == "private_key":
+            load_private_key(value, self.target.secret("passphrase"))
+
+    def secrets_replaced_by(self, field):
+        # One way to log in: a new password drops the key, a new key the password.
+        return {"password": ("private_key",), "private_key": ("password",)}.get(field, ())
 
     @property
     def workdir(self) -> str:
@@ -318,7 +342,7 @@ class SSHBackend(RunnerMixin, Backend):
             raise
 
     def _put_snapshot(self, sha256, archive):
-        remote = f"{self.workdir}/snapshots/{sha256}.tar.gz.{secrets.token_hex(4)}"
+        remote = f"{self.area}/snapshots/{sha256}.tar.gz.{secrets.token_hex(4)}"
         try:
             self._sftp_client().put(str(archive), remote)
         except (OSError, paramiko.SSHException) as exc:

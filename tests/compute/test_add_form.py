@@ -65,6 +65,7 @@ def test_bad_input_gets_a_clear_message_and_creates_nothing(team, login, overrid
     assert SSH_PASSWORD not in response.content.decode()  # never echoed back into the form
 
 
+@pytest.mark.integration
 def test_name_must_be_unique_in_the_workspace_only(team, login, ssh_target):
     ssh_target("gpu-box")
     response = login(team.contributor).post("/compute/add/", form_data())
@@ -74,6 +75,7 @@ def test_name_must_be_unique_in_the_workspace_only(team, login, ssh_target):
     assert response.status_code == 302
 
 
+@pytest.mark.integration
 def test_encrypted_key_needs_its_passphrase(team, login, ssh_env):
     response = login(team.contributor).post(
         "/compute/add/", form_data(password=None, private_key=ssh_env.encrypted_key)
@@ -81,6 +83,7 @@ def test_encrypted_key_needs_its_passphrase(team, login, ssh_env):
     assert "encrypted: give its passphrase" in response.context["form"].errors["private_key"][0]
 
 
+@pytest.mark.integration
 def test_valid_form_creates_an_attaching_target_with_encrypted_secrets(team, login, ssh_env):
     response = login(team.contributor).post("/compute/add/", form_data(port=str(ssh_env.port)))
     assert response.status_code == 302 and response.url == "/compute/gpu-box/"
@@ -97,6 +100,7 @@ def test_valid_form_creates_an_attaching_target_with_encrypted_secrets(team, log
     assert target.events.get().actor == team.contributor
 
 
+@pytest.mark.integration
 def test_pasted_known_hosts_line_is_pinned_up_front(team, login, ssh_env):
     line = f"[127.0.0.1]:{ssh_env.port} {ssh_env.host_key} comment"
     login(team.contributor).post("/compute/add/", form_data(known_hosts=line))

@@ -85,3 +85,29 @@ def test_workdir_is_an_argument_not_script_text(tmp_path):
     subprocess.run(preflight.command(hostile), capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert not (tmp_path / "pwned").exists()
     assert (tmp_path / "$(touch pwned)").is_dir()
+
+
+def test_a_hostile_preflight_answer_is_allow_listed_and_capped():
+    """Keys outside the list are dropped, values are type-checked and capped:
+    a target cannot put arbitrary keys or megabytes into the stored capabilities."""
+    hostile = (
+        GOOD.replace("preflight=done\n", "")
+        + "workspace_id=7\nis_superuser=1\npythons=injected\n"
+        + "cpus=-1; rm -rf /\n"
+        + "python=/usr/bin/evil not-a-version\n"
+        + "".join(f"python=/opt/py{i} 3.11.{i}\n" for i in range(100))
+        + "".join(f"gpu=fake{i}, 1, 1\n" for i in range(1000))
+        + "distro="
+        + "x" * 100_000
+        + "\n"
+        + "memory_kb=99999999999999999999999\n"
+        + "preflight=done\n"
+    )
+    caps = preflight.parse(hostile, workdir="runs")
+    assert not {"workspace_id", "is_superuser"} & caps.keys()
+    assert caps["cpus"] is None
+    assert "memory_mb" not in caps or caps["memory_mb"] is None
+    assert all(p["path"] != "/usr/bin/evil" for p in caps["pythons"])
+    assert len(caps["pythons"]) <= preflight.MAX_PYTHONS
+    assert len(caps["gpus"]) <= preflight.MAX_GPUS
+    assert len(caps["distro"]) <= preflight.VALUE_CHARS

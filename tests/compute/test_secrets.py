@@ -11,6 +11,8 @@ from portal import crypto
 from tests.conftest import SSH_PASSWORD
 from tests.secret_scan import plant
 
+pytestmark = [pytest.mark.integration]  # ssh_target starts the test sshd
+
 
 def raw_secrets(target):
     with connection.cursor() as cursor:

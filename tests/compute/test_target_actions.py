@@ -1,7 +1,11 @@
 """Actions on a target's page: detach, re-check."""
 
+import pytest
+
 from compute import services
 from compute.models import ComputeTarget, TargetState
+
+pytestmark = [pytest.mark.integration]  # ssh_target starts the test sshd
 
 
 def test_detach_forgets_the_target_but_not_the_local_computer(team, login, ssh_target):

@@ -9,7 +9,7 @@ from compute import services
 from compute.models import ComputeTarget
 from tests import podman
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from compute import services
 from runs.models import Run
 from tests import podman
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
 SCRIPT = """import os, sys
 print("hello from", os.uname().nodename, "python", sys.version.split()[0])

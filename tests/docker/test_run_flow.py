@@ -108,7 +108,7 @@ def test_use_docker_on_the_local_computer_builds_the_image_once(worker, team, en
         assert second.status == RunStatus.COMPLETED and "Image cache hit" in second.environment_note
         assert "python3 -m venv" not in system(second)
     finally:
-        from compute.backends.docker import env_image_tag
+        from compute.backends.docker_images import env_image_tag
 
         podman.podman("rmi", "-f", env_image_tag(podman.PYTHON_IMAGE, spec["hash"]))
 
@@ -177,6 +177,6 @@ def test_cancel_during_the_image_build(worker, team, engine):
     runs.run_cancel(run=Run.objects.get(pk=run.pk), user=team.contributor)
     run = finished(run, timeout=30)
     assert run.status == RunStatus.CANCELED and run.error == "Canceled during the image build."
-    from compute.backends.docker import env_image_tag
+    from compute.backends.docker_images import env_image_tag
 
     assert not podman.image_exists(env_image_tag(podman.PYTHON_IMAGE, spec["hash"]))

@@ -2,6 +2,7 @@
 run scripts of runner.py through docker exec, in a created VM and in a fresh
 container per run of a container instance (limits, OOM kill, cancel, cleanup)."""
 
+import hashlib
 import io
 import tarfile
 import time
@@ -10,7 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from compute import lifecycle, services
+from compute.backends.base import LaunchSpec
 from compute.backends.docker_instance import remove_expired_run_containers, run_container_name
+from compute.backends.runner import tree_digest
 from compute.models import ComputeTarget, Origin, TargetState
 from tests import podman
 
@@ -52,25 +55,31 @@ def snapshot(tmp_path, script: bytes, name="snap"):
     return name + "-" + str(abs(hash(script)))[:12], archive
 
 
+def hexkey(name: str) -> str:
+    """A run key (32 hex digits) named after the test's label."""
+    return hashlib.md5(name.encode()).hexdigest()  # noqa: S324 - a name, not a secret
+
+
 def launch(backend, tmp_path, script, key, arguments=()):
     sha, archive = snapshot(tmp_path, script)
-    backend.ensure_snapshot(sha, archive)
+    backend.ensure_snapshot(sha, archive, tree_digest=tree_digest(archive))
     return backend.launch(
-        key=key,
-        sha256=sha,
-        script="train.py",
-        arguments=list(arguments),
-        env_kind="user",
-        env_arg="python3",
-        requirements="",
-        helper="",
+        LaunchSpec(
+            key=hexkey(key),
+            sha256=sha,
+            script="train.py",
+            arguments=list(arguments),
+            env_kind="user",
+            env_arg="python3",
+            tree_digest=tree_digest(archive),
+        )
     )
 
 
 def wait_ended(backend, handle, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        state = backend.poll(handle)
+        [state] = backend.poll([handle])
         if state.ended:
             return state
         time.sleep(0.1)
@@ -145,13 +154,13 @@ def test_a_run_in_a_created_vm(team, engine, tmp_path):
 def test_each_run_gets_a_fresh_container_with_the_limits_then_it_goes(instance, tmp_path):
     backend = instance(memory_gb=0.5)
     handle = launch(backend, tmp_path, TRAIN, "fresh1")
-    assert container_status(run_container_name("fresh1")) == "running"
+    assert container_status(run_container_name(hexkey("fresh1"))) == "running"
     state = wait_ended(backend, handle)
     assert state.exit_code == 0
     stdout = backend.read_logs(handle, {})["stdout"].decode()
     assert f"memory-limit {512 * 1024 * 1024}" in stdout
     assert backend.fetch_outputs(handle, tmp_path / "out.tar.gz")
-    assert container_status(run_container_name("fresh1")) == "gone"
+    assert container_status(run_container_name(hexkey("fresh1"))) == "gone"
     backend.close()
 
 
@@ -162,7 +171,7 @@ def test_out_of_memory_is_reported_as_such(instance, tmp_path):
     assert state.exit_code == 137, (state, backend.read_logs(handle, {}))
     assert state.failure.startswith("killed: out of memory")
     backend.fetch_outputs(handle, tmp_path / "out.tar.gz")
-    assert container_status(run_container_name("hog1")) == "exited"  # kept for inspection
+    assert container_status(run_container_name(hexkey("hog1"))) == "exited"  # kept for inspection
     backend.close()
 
 
@@ -177,7 +186,7 @@ def test_cancel_stops_the_run_and_removes_its_container(instance, tmp_path):
     state = wait_ended(backend, handle, timeout=20)
     assert state.canceled
     backend.fetch_outputs(handle, tmp_path / "out.tar.gz")
-    assert container_status(run_container_name("sleep1")) == "gone"
+    assert container_status(run_container_name(hexkey("sleep1"))) == "gone"
     backend.close()
 
 
@@ -187,7 +196,7 @@ def test_a_failed_run_keeps_its_container_for_a_while(instance, engine, tmp_path
     assert wait_ended(backend, handle).exit_code == 3
     backend.fetch_outputs(handle, tmp_path / "out.tar.gz")
     backend.close()
-    name = run_container_name("fail1")
+    name = run_container_name(hexkey("fail1"))
     assert container_status(name) == "exited"
     assert name not in remove_expired_run_containers(engine)  # not yet
     later = datetime.now(UTC) + timedelta(hours=2)

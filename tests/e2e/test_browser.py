@@ -7,7 +7,7 @@ from compute import hostkeys
 from compute.models import ComputeTarget, TargetState
 from tests.conftest import SSH_PASSWORD, SSH_USER, wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
 
 def test_login_and_dashboard(page, live_portal, team, sign_in, screenshot):
@@ -77,6 +77,12 @@ def test_attach_a_vm_through_the_browser(page, live_portal, team, sign_in, scree
     expect(row).to_contain_text("Virtual machine")
     screenshot("compute-list")
     assert ComputeTarget.objects.get(name="loopback-vm").state == TargetState.SUCCEEDED
+
+    page.goto(f"{live_portal}/compute/local/")
+    expect(page.locator("[id$=-capabilities]")).to_contain_text("Python")
+    expect(page.locator("[id$=-properties]")).to_contain_text("Working directory")
+    expect(page.get_by_role("link", name="Detach")).to_have_count(0)
+    screenshot("local-status")
 
 
 def services_check(target):

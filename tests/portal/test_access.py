@@ -22,6 +22,7 @@ def test_reader_sees_every_page(team, login, path):
     assert login(team.reader).get(path).status_code == 200
 
 
+@pytest.mark.integration
 def test_outsider_gets_404_for_another_workspaces_target(team, login, ssh_target):
     ssh_target("vm1")
     client = login(team.outsider)
@@ -37,12 +38,14 @@ def test_outsider_gets_404_for_another_workspaces_target(team, login, ssh_target
     assert ComputeTarget.objects.filter(name="vm1").exists()
 
 
+@pytest.mark.integration
 def test_outsiders_own_list_does_not_show_our_targets(team, login, ssh_target):
     ssh_target("secret-vm")
     page = login(team.outsider).get("/compute/").content.decode()
     assert "secret-vm" not in page
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "path,data",
     [

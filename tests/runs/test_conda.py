@@ -25,17 +25,6 @@ def conda_env(text: str = ENV_FILE) -> dict:
     return services.environment_spec(kind="conda", requirements=text)
 
 
-def test_spec_needs_dependencies_and_hashes_the_file():
-    spec = conda_env()
-    assert spec["kind"] == "conda" and spec["hash"].startswith("conda-")
-    assert spec == conda_env(ENV_FILE.replace("\n", "\r\n"))
-    assert spec["hash"] != conda_env(ENV_FILE + "  - pandas\n")["hash"]
-    with pytest.raises(services.RunError, match="dependencies"):
-        conda_env("name: nothing\n")
-    with pytest.raises(services.RunError, match="Use Docker takes pip requirements"):
-        services.environment_spec(kind="conda", requirements=ENV_FILE, docker=True, base_image="python:3.11")
-
-
 def test_a_target_without_conda_fails_plainly(worker, local_target, submit, monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no conda here in any case
     run = finished(submit(local_target, {"train.py": "print(1)"}, environment=conda_env()), timeout=60)

@@ -1,17 +1,26 @@
-"""The run websocket: backfill after seq N on (re)connect, pushes after commit, access."""
+"""The run websocket: backfill after seq N on (re)connect, pushes after commit, in
+seq order across a reconnect storm, access re-checked, backfill requests rate-limited."""
 
+import asyncio
 import json
+import random
+import threading
+import time
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
-from django.db import transaction
+from django.db import connection, transaction
+from django.test import Client
+from websockets.asyncio.client import connect as ws_connect
 
+from portal.models import Membership
 from portal.routing import websocket_urlpatterns
 from runs import services
 from runs.live import push_log
 from runs.models import Metric, RunLogChunk
+from tests.servers import LivePortal
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -20,7 +29,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 def run(team, local_target, make_snapshot, monkeypatch):
     """A submitted run that nobody executes: these tests push by hand, and a
     Celery worker left running by earlier tests must not push as well."""
-    monkeypatch.setattr("runs.tasks.execute_run.delay", lambda run_id: None)
+    monkeypatch.setattr("runs.tasks.prepare_run.delay", lambda run_id: None)
     snapshot = make_snapshot({"train.py": "print(1)\n"})
     with transaction.atomic():
         run = services.run_submit(
@@ -86,6 +95,8 @@ async def test_reconnect_backfills_exactly_the_missing_chunks(team, run):
 async def test_stored_chunks_are_pushed_after_commit(team, run):
     comm = communicator(team.reader, run.pk)
     await comm.connect()
+    await comm.send_to(text_data=json.dumps({"after": -1}))
+    assert (await next_log_frame(comm))["chunks"] == []
     await database_sync_to_async(store)(run, ["hello\n", "world\n"])
     frame = await next_log_frame(comm)
     assert [(c["seq"], c["text"]) for c in frame["chunks"]] == [(0, "hello\n"), (1, "world\n")]
@@ -115,3 +126,207 @@ async def test_outsider_is_refused(team, run):
     comm = communicator(team.outsider, run.pk)
     connected, code = await comm.connect()
     assert not connected and code == 4403
+
+
+async def test_pushes_wait_for_the_backfill_and_skip_what_it_sent(team, run):
+    """A push that arrives before the page said what it has is held, then
+    relayed without the chunks the backfill already carried."""
+    await database_sync_to_async(store)(run, ["a\n", "b\n"])
+    comm = communicator(team.reader, run.pk)
+    await comm.connect()
+    await database_sync_to_async(store)(run, ["c\n", "d\n"], start=2)
+    assert await comm.receive_nothing(timeout=0.3)  # held: no backfill asked for yet
+    await comm.send_to(text_data=json.dumps({"after": 0}))
+    backfill = await next_log_frame(comm)
+    assert [c["seq"] for c in backfill["chunks"]] == [1, 2, 3]
+    await database_sync_to_async(store)(run, ["e\n"], start=4)
+    assert [c["seq"] for c in (await next_log_frame(comm))["chunks"]] == [4]
+    assert await comm.receive_nothing(timeout=0.3)  # the held push added nothing new
+    await comm.disconnect()
+
+
+# ---- access is re-checked while the socket is open ----------------------------------
+
+
+async def test_a_removed_member_is_cut_off(team, run, settings):
+    settings.WS_RECHECK_SECONDS = 0
+    reader, contributor = communicator(team.reader, run.pk), communicator(team.contributor, run.pk)
+    for comm in (reader, contributor):
+        assert (await comm.connect())[0]
+        await comm.send_to(text_data=json.dumps({"after": -1}))
+        await next_log_frame(comm)
+    await database_sync_to_async(Membership.objects.filter(user=team.reader).delete)()
+    await database_sync_to_async(store)(run, ["after removal\n"])
+    assert [c["text"] for c in (await next_log_frame(contributor))["chunks"]] == ["after removal\n"]
+    closed = await reader.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": 4403}
+    await contributor.disconnect()
+
+
+async def test_a_removed_member_keeps_the_socket_until_the_recheck_is_due(team, run, settings):
+    """The recheck is cached (a query per push would cost every page): within
+    WS_RECHECK_SECONDS, which is under a minute, the socket stays open."""
+    assert settings.WS_RECHECK_SECONDS <= 60
+    settings.WS_RECHECK_SECONDS = 1
+    comm = communicator(team.reader, run.pk)
+    await comm.connect()
+    await comm.send_to(text_data=json.dumps({"after": -1}))
+    await next_log_frame(comm)
+    await database_sync_to_async(Membership.objects.filter(user=team.reader).delete)()
+    await database_sync_to_async(store)(run, ["soon\n"])
+    assert [c["seq"] for c in (await next_log_frame(comm))["chunks"]] == [0]
+    await asyncio.sleep(1.1)
+    await database_sync_to_async(store)(run, ["too late\n"], start=1)
+    assert await comm.receive_output(timeout=5) == {"type": "websocket.close", "code": 4403}
+
+
+async def test_a_deactivated_user_is_cut_off(team, run, settings):
+    settings.WS_RECHECK_SECONDS = 0
+    comm = communicator(team.reader, run.pk)
+    await comm.connect()
+    team.reader.is_active = False
+    await database_sync_to_async(team.reader.save)()
+    await comm.send_to(text_data=json.dumps({"after": -1}))
+    assert await comm.receive_output(timeout=5) == {"type": "websocket.close", "code": 4403}
+
+
+# ---- backfill requests are rate-limited per socket ---------------------------------
+
+
+async def test_backfill_requests_are_rate_limited(team, run, settings):
+    settings.WS_BACKFILL_BURST, settings.WS_BACKFILL_PER_SECOND = 5, 1.0
+    await database_sync_to_async(store)(run, [f"{i}\n" for i in range(10)])
+    comm = communicator(team.reader, run.pk)
+    await comm.connect()
+    for after in [-1] * 5 + [7, 3, 5, 8]:
+        await comm.send_to(text_data=json.dumps({"after": after}))
+    answered = time.monotonic()
+    for _ in range(5):  # the burst is answered at once
+        assert len((await next_log_frame(comm))["chunks"]) == 10
+    assert time.monotonic() - answered < 0.8
+    # The four over the limit are answered once, a token later, from the lowest seq asked.
+    late = await next_log_frame(comm)
+    assert 0.5 < time.monotonic() - answered < 2.5
+    assert [c["seq"] for c in late["chunks"]] == [4, 5, 6, 7, 8, 9]
+    assert await comm.receive_nothing(timeout=1.5)
+    await comm.disconnect()
+
+
+# ---- a reconnect storm on a real server: every line, once, in order ---------------------
+
+
+class PageLog:
+    """What a run page shows, applying run.js's rule to the frames it gets.
+
+    ``ordered``: today's run.js: chunks wait in a buffer ahead of a gap, and
+    the page asks for {"after": last} again. Not ordered: the rule run.js had
+    before (show what is newer than the last shown), which ends gapless only
+    if the server itself never sends a chunk ahead of its backfill."""
+
+    def __init__(self, ordered: bool):
+        self.ordered = ordered
+        self.last, self.pending, self.shown = -1, {}, []
+        self.asked_after = None
+
+    def apply(self, frame: dict) -> int | None:
+        """Shows a frame's chunks; returns the seq to ask after when a gap remains."""
+        truncated = frame.get("truncated_before")
+        if truncated is not None and truncated > self.last + 1:
+            raise AssertionError(f"backfill truncated before {truncated}: the page fell behind")
+        if not self.ordered:
+            for chunk in frame["chunks"]:
+                if chunk["seq"] > self.last:
+                    self.shown.append(chunk["seq"])
+                    self.last = chunk["seq"]
+            return None
+        for chunk in frame["chunks"]:
+            if chunk["seq"] > self.last:
+                self.pending[chunk["seq"]] = chunk
+        while self.last + 1 in self.pending:
+            self.last += 1
+            self.shown.append(self.pending.pop(self.last)["seq"])
+        if self.pending and self.asked_after != self.last:
+            self.asked_after = self.last
+            return self.last
+        return None
+
+
+def write_like_the_monitor(run, total: int, done: threading.Event):
+    """Stores chunks with gapless seq in small batches and pushes them after
+    commit, as runs.monitor.pump() does, about a thousand a second."""
+    rng = random.Random(7)
+    seq = 0
+    try:
+        while seq < total:
+            size = min(rng.randint(1, 6), total - seq)
+            store(run, [f"line {seq + i}\n" for i in range(size)], start=seq)
+            seq += size
+            time.sleep(rng.uniform(0, 0.006))
+    finally:
+        connection.close()
+        done.set()
+
+
+async def follow_with_reconnects(url, headers, page: PageLog, done: threading.Event, rng) -> int:
+    """Drops and reopens the socket until the writer is done, then follows to the end."""
+    reconnects = 0
+
+    async def session(ws, until):
+        # A page's open handler may run a little after the socket opened.
+        await asyncio.sleep(rng.uniform(0, 0.03))
+        page.asked_after = page.last
+        await ws.send(json.dumps({"after": page.last}))
+        while time.monotonic() < until:
+            try:
+                text = await asyncio.wait_for(ws.recv(), timeout=max(0.001, until - time.monotonic()))
+            except TimeoutError:
+                return
+            if text.startswith("{"):
+                ask = page.apply(json.loads(text))
+                if ask is not None:
+                    await ws.send(json.dumps({"after": ask}))
+
+    while not done.is_set():
+        async with ws_connect(url, **headers) as ws:
+            await session(ws, time.monotonic() + rng.uniform(0.02, 0.15))
+        reconnects += 1
+    async with ws_connect(url, **headers) as ws:
+        await session(ws, time.monotonic() + 5)
+    return reconnects
+
+
+@pytest.mark.slow
+async def test_a_reconnect_storm_loses_nothing(team, run, monkeypatch):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    total = 3000
+    portal = LivePortal()
+    try:
+        client = Client()
+        client.force_login(team.reader)
+        headers = {
+            "origin": portal.url,
+            "additional_headers": {"Cookie": f"sessionid={client.cookies['sessionid'].value}"},
+        }
+        url = f"ws://127.0.0.1:{portal.port}/ws/runs/{run.pk}/"
+        done = threading.Event()
+        writer = asyncio.create_task(asyncio.to_thread(write_like_the_monitor, run, total, done))
+        pages = {"ordered": PageLog(ordered=True), "unordered": PageLog(ordered=False)}
+        reconnects = await asyncio.gather(
+            *(
+                follow_with_reconnects(url, headers, p, done, random.Random(i))
+                for i, p in enumerate(pages.values())
+            )
+        )
+        await writer
+    finally:
+        portal.stop()
+    assert min(reconnects) >= 10
+    stored = await database_sync_to_async(
+        lambda: list(RunLogChunk.objects.filter(run=run).values_list("seq", flat=True).order_by("seq"))
+    )()
+    assert stored == list(range(total))
+    for name, page in pages.items():
+        missing = sorted(set(range(total)) - set(page.shown))
+        assert page.shown == list(range(total)), (
+            f"{name} page: {len(missing)} lines missing, first {missing[:10]}"
+        )

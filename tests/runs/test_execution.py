@@ -134,7 +134,7 @@ def test_script_missing_on_the_target_is_a_clear_error(worker, team, local_targe
     from django.utils import timezone
 
     from runs import services
-    from runs.tasks import execute_run
+    from runs.tasks import prepare_run
 
     snapshot = make_snapshot({"train.py": "print(1)"})
     experiment = services.experiment_get_or_create(workspace=team.workspace, user=team.owner, name="e")
@@ -149,7 +149,7 @@ def test_script_missing_on_the_target_is_a_clear_error(worker, team, local_targe
             status=RunStatus.QUEUED,
             queued_at=timezone.now(),
         )
-        transaction.on_commit(lambda: execute_run.delay(run.pk))
+        transaction.on_commit(lambda: prepare_run.delay(run.pk))
     run = finished(run)
     assert run.status == RunStatus.FAILED
     assert run.error.startswith("The script src/nope.py is not in the snapshot")
@@ -186,28 +186,34 @@ def test_launching_twice_starts_the_script_once(any_target, make_snapshot):
     """A worker that dies after launching and before saving the handle re-launches: nothing starts again."""
     import uuid
 
+    from compute.backends.base import LaunchSpec
+    from compute.backends.runner import tree_digest
     from runs import executor, snapshots
 
     snapshot = make_snapshot({"train.py": "import os\nopen('starts.txt', 'a').write('x')\n"})
     backend = any_target.backend
     try:
-        backend.ensure_snapshot(snapshot.sha256, snapshots.archive_path(snapshot.sha256))
-        assert backend.ensure_snapshot(snapshot.sha256, snapshots.archive_path(snapshot.sha256)) is False
-        launch = dict(
+        archive = snapshots.archive_path(snapshot.sha256)
+        digest = tree_digest(archive)
+        backend.ensure_snapshot(snapshot.sha256, archive, tree_digest=digest)
+        assert backend.ensure_snapshot(snapshot.sha256, archive, tree_digest=digest) is False
+        launch = LaunchSpec(
             key=uuid.uuid4().hex,
             sha256=snapshot.sha256,
             script="train.py",
             arguments=[],
             env_kind="user",
             env_arg="python3",
-            requirements="",
             helper=executor.HELPER_SOURCE,
+            tree_digest=digest,
         )
-        first = backend.launch(**launch)
-        second = backend.launch(**launch)
+        first = backend.launch(launch)
+        second = backend.launch(launch)
         assert not first["already"] and second["already"]
-        assert first["run_dir"] == second["run_dir"]
-        wait_for(lambda: backend.poll(first).exit_code is not None, timeout=20, message="the script to end")
+        assert first["run_dir"] == second["run_dir"] and first["pid"] == second["pid"]
+        wait_for(
+            lambda: backend.poll([first])[0].exit_code is not None, timeout=20, message="the script to end"
+        )
         assert backend._read(f"{first['run_dir']}/src/starts.txt", 0, 100) == b"x"
     finally:
         backend.close()

@@ -1,12 +1,14 @@
-"""Worker death: kill -9 the Celery worker running a monitor mid-run. The run
-keeps running on its target; the reaper re-attaches a monitor once the lease
-expires; no line is lost or doubled and the script was started exactly once."""
+"""Worker death: kill -9 the Celery worker whose monitor service follows a run.
+The run keeps running on its target; another worker's monitor service takes
+it over (at once: the dead owner was a process of this machine); no line is
+lost or doubled and the script was started exactly once."""
 
 import os
 import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,9 +16,10 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from runs import executor, lease, monitor, services
+from runs import executor, lease, services
 from runs.models import Run, RunLogChunk, RunStatus
-from runs.tasks import execute_run
+from runs.monitor_service import MonitorService
+from runs.tasks import prepare_run
 from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -51,7 +54,7 @@ def victim_worker(tmp_path):
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "REDIS_URL": settings.REDIS_URL,
         "PORTAL_VAR_DIR": str(settings.VAR_DIR),
-        "PORTAL_RUN_LEASE_SECONDS": "2",
+        "PORTAL_RUN_LEASE_SECONDS": "60",  # its death, not an expiry, must free the run
     }
     log = open(tmp_path / "victim.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
@@ -84,8 +87,8 @@ def victim_worker(tmp_path):
     log.close()
 
 
-def test_worker_killed_mid_run_reaper_resumes_without_loss(
-    request, team, local_target, make_snapshot, victim_worker
+def test_worker_killed_mid_run_another_monitor_resumes_without_loss(
+    worker, team, local_target, make_snapshot, victim_worker
 ):
     snapshot = make_snapshot({"train.py": SCRIPT})
     run = Run.objects.create(
@@ -100,22 +103,29 @@ def test_worker_killed_mid_run_reaper_resumes_without_loss(
         status=RunStatus.QUEUED,
         queued_at=timezone.now(),
     )
-    execute_run.apply_async((run.pk,), queue="victim")
+    prepare_run.apply_async((run.pk,), queue="victim")
 
     def some_lines_stored():
         return RunLogChunk.objects.filter(run=run).exists()
 
     wait_for(some_lines_stored, timeout=30, message="the first lines from the victim's monitor")
     run.refresh_from_db()
+    victim_owner = run.lease_owner
+    assert victim_owner.split(":")[1] == str(victim_worker.pid), "the victim's service follows the run"
     job = int(run.handle["pid"])
     os.kill(victim_worker.pid, signal.SIGKILL)
+    killed_at = time.monotonic()
     victim_worker.wait()
     assert alive(job), "killing the worker must not kill the run"
     stored_at_kill = run.log_chunks.count()
 
-    time.sleep(2.5)  # the victim's lease expires
-    request.getfixturevalue("worker")  # a healthy worker picks up what the reaper queues
-    assert executor.reap() == 1
+    def taken_over():
+        run.refresh_from_db()
+        return run.lease_owner not in ("", victim_owner)
+
+    # The victim's lease had 60 s to go: only noticing its death frees the run this soon.
+    wait_for(taken_over, timeout=10, message="another monitor service to take the run over")
+    print(f"taken over {time.monotonic() - killed_at:.1f} s after the kill")
 
     def done():
         run.refresh_from_db()
@@ -143,7 +153,7 @@ def test_the_reaper_is_scheduled_with_celery_beat():
 
 
 def test_a_worker_shutting_down_hands_its_runs_back(team, local_target, make_snapshot):
-    """A monitor stops at once on shutdown, expiring its lease so the reaper can re-attach."""
+    """A monitor service stops at once on shutdown, voiding its leases so another worker follows on."""
     snapshot = make_snapshot({"train.py": "import time\nprint('up', flush=True)\ntime.sleep(30)\n"})
     run = Run.objects.create(
         workspace=team.workspace,
@@ -155,24 +165,61 @@ def test_a_worker_shutting_down_hands_its_runs_back(team, local_target, make_sna
         status=RunStatus.QUEUED,
         queued_at=timezone.now(),
     )
-    import threading
-
-    thread = threading.Thread(target=executor.execute, args=(run.pk,))
-    thread.start()
+    service = MonitorService().start()
+    owner = lease.owner_token()
+    claimed = lease.claim(run.pk, owner)
+    backend = local_target.backend
     try:
+        handle = executor.launch(claimed, backend, owner)
+        service.follow(lease.hand_over(claimed, owner, handle, to=service.owner))
         wait_for(lambda: RunLogChunk.objects.filter(run=run).exists(), timeout=30, message="the run to start")
-        monitor.stopping.set()
-        thread.join(10)
-        assert not thread.is_alive()
+        service.stop()
         run.refresh_from_db()
-        assert run.status == RunStatus.RUNNING and run.lease_expires_at <= timezone.now()
+        assert run.status == RunStatus.RUNNING
+        assert run.lease_owner != service.owner or run.lease_expires_at <= timezone.now()
         assert alive(int(run.handle["pid"])), "handing back must not stop the run"
     finally:
-        monitor.stopping.clear()
-        thread.join(10)
-        run.refresh_from_db()
-        if run.handle:
-            run.target.backend.cancel(run.handle)
+        service.stop()
+        backend.cancel(handle)
+        backend.close()
+
+
+def test_monitors_share_runs_through_the_lease(team, local_target, make_snapshot):
+    """claim_for_monitor takes free, expired and dead-owner runs only, each by one owner."""
+    snapshot = make_snapshot({"train.py": "print(1)"})
+    experiment = services.experiment_get_or_create(workspace=team.workspace, user=team.owner, name="share")
+
+    def launched(**fields):
+        return Run.objects.create(
+            workspace=team.workspace,
+            experiment=experiment,
+            snapshot=snapshot,
+            script="train.py",
+            target=local_target,
+            status=RunStatus.RUNNING,
+            handle={"run_dir": "/nowhere/runs/" + "0" * 32, "pid": "1"},
+            **fields,
+        )
+
+    soon = timezone.now() + timedelta(seconds=60)
+    free = launched()
+    expired = launched(lease_owner="elsewhere:1:1:x", lease_expires_at=timezone.now())
+    live = launched(lease_owner="elsewhere:1:1:x", lease_expires_at=soon)
+    dead_here = launched(lease_owner=f"{lease.HOST}:{2**22 + 12345}:1:x", lease_expires_at=soon)
+    Run.objects.create(  # not launched: its preparation task owns it
+        workspace=team.workspace,
+        experiment=experiment,
+        snapshot=snapshot,
+        script="train.py",
+        target=local_target,
+    )
+    statuses = [RunStatus.RUNNING]
+    taken = lease.claim_for_monitor("first", statuses=statuses, limit=10)
+    assert sorted(r.pk for r in taken) == sorted([free.pk, expired.pk, dead_here.pk])
+    assert lease.claim_for_monitor("second", statuses=statuses, limit=10) == []
+    assert lease.renew("first", [free.pk, live.pk]) == {free.pk}
+    live.refresh_from_db()
+    assert live.lease_owner == "elsewhere:1:1:x"
 
 
 def test_one_monitor_at_a_time_and_a_stale_one_stops_writing(team, local_target, make_snapshot, settings):

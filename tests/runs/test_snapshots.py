@@ -215,3 +215,67 @@ def test_stored_archive_is_deterministic_and_extracts(tmp_path):
     dest = tmp_path / "x"
     snapshots.extract_stored(again.sha256, dest)
     assert (dest / "pkg" / "mod.py").read_text() == "Y = 2\n"
+
+
+# ---- damaged archives and bounded ignore rules -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("zip encrypted", "is encrypted"),
+        ("zip bzip2 method", "compression method 12"),
+        ("zip aes method", "compression method 99"),
+        ("zip truncated", "Not a valid .zip"),
+        ("empty tar.gz file", "Not a valid .tar.gz"),
+        ("tar pax header bomb", "too large to be genuine"),
+        ("tar non-utf8 name", "not a valid UTF-8 name"),
+        ("zip very deep", "nested more than 64 folders"),
+        ("zip long name", "longer than 1024 characters"),
+        ("zip file and folder of one name", "needs a folder where the archive has a file"),
+    ],
+)
+def test_damaged_and_hostile_archives_are_refused_with_a_message(case, message, tmp_path, var_dir):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from .archive_corpus import named_cases
+
+    cases = {name: (filename, data) for name, filename, data in named_cases(SMALL.max_files)}
+    filename, data = cases[case]
+    with pytest.raises(snapshots.SnapshotError, match=message):
+        build(upload=SimpleUploadedFile(filename, data))
+    assert_nothing_escaped(tmp_path, var_dir)
+
+
+def test_ignore_rules_over_the_pattern_count_are_refused():
+    rules = "\n".join(f"dir{i}/" for i in range(1001))
+    with pytest.raises(snapshots.SnapshotError, match="1001 patterns: at most 1000"):
+        build(files=folder_upload({"train.py": "x", ".amlignore": rules}))
+
+
+def test_ignore_rules_with_a_too_long_pattern_are_refused():
+    rules = "# comments do not count\n*.log\n" + "a" * 501 + "\n"
+    with pytest.raises(
+        snapshots.SnapshotError, match="line 3 is 501 characters long: patterns may have at most 500"
+    ):
+        build(files=folder_upload({"train.py": "x", ".gitignore": rules}))
+
+
+def test_a_backtracking_pattern_matches_in_linear_time():
+    import time
+
+    from runs import ignore_rules
+
+    spec = ignore_rules.parse("*a*a*a*a*a*a*a*a*a*a*a*a*b\n")
+    started = time.perf_counter()
+    assert not spec.match_file("a" * 200)
+    assert spec.match_file("x/" + "a" * 12 + "b")
+    assert time.perf_counter() - started < 0.5  # Python's re: hours for 200 characters
+
+
+def test_gitignore_semantics_are_kept():
+    from runs import ignore_rules
+
+    spec = ignore_rules.parse("build/\n*.pyc\n!keep.pyc\ndata/**/raw\n/top.txt\n")
+    paths = ["build/x.py", "a/b.pyc", "keep.pyc", "data/1/2/raw", "top.txt", "sub/top.txt", "ok.py"]
+    assert [spec.match_file(p) for p in paths] == [True, True, False, True, True, False, False]

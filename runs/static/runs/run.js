@@ -3,8 +3,11 @@
 // The websocket (htmx ws extension) carries two kinds of frames: HTML status
 // fragments, which htmx swaps by id, and JSON log frames, handled here. The
 // page keeps the highest seq it has shown; on every (re)connect it asks for
-// everything after it, and it drops any chunk it already has, so a dropped
-// socket loses and duplicates nothing.
+// everything after it. Chunks are shown strictly in seq order: one that
+// arrives ahead of a gap waits in a buffer while the page asks for
+// {after: lastSeq} again, and a chunk it already has is dropped, so a
+// dropped socket loses, duplicates and reorders nothing. The only gap
+// allowed is the one the server marks with truncated_before (a bounded tail).
 (function () {
   const live = document.getElementById("run-live");
   if (!live) return;
@@ -14,7 +17,13 @@
   const metricSelect = document.getElementById(`run-${runId}-metric`);
   const noMetrics = document.getElementById(`run-${runId}-no-metrics`);
   const MAX_CHARS = 400000; // bounded tail: the full log downloads
+  const MAX_PENDING = 20000; // chunks held ahead of a gap; beyond that the backfill brings them
+  const RETRY_MS = 3000; // a gap still open this long is asked for again
   let lastSeq = -1;
+  const pending = new Map(); // seq -> chunk that arrived ahead of a gap
+  let socket = null;
+  let askedAfter = null; // the lastSeq a backfill was last asked for
+  let retryTimer = null;
   const series = {}; // name -> Map(step -> value)
   let chart = null;
   let follow = true;
@@ -23,6 +32,23 @@
     follow = logEl.scrollTop + logEl.clientHeight >= logEl.scrollHeight - 20;
   });
 
+  function askAfter() {
+    if (!socket) return;
+    askedAfter = lastSeq;
+    socket.send(JSON.stringify({ after: lastSeq }));
+  }
+
+  function checkGap() {
+    clearTimeout(retryTimer);
+    retryTimer = null;
+    if (!pending.size) return;
+    if (askedAfter !== lastSeq) askAfter();
+    retryTimer = setTimeout(() => {
+      askedAfter = null;
+      checkGap();
+    }, RETRY_MS);
+  }
+
   function appendChunks(chunks, truncatedBefore) {
     // The server sends at most the last few hundred missing chunks: say where a gap is.
     if (truncatedBefore !== undefined && truncatedBefore !== null && truncatedBefore > lastSeq + 1) {
@@ -30,10 +56,16 @@
       note.className = "log-note";
       note.textContent = "… more output here: see the full log download …\n";
       logEl.appendChild(note);
+      lastSeq = truncatedBefore - 1;
+      for (const seq of pending.keys()) if (seq <= lastSeq) pending.delete(seq);
+    }
+    for (const chunk of chunks) {
+      if (chunk.seq > lastSeq && pending.size < MAX_PENDING) pending.set(chunk.seq, chunk);
     }
     const fragment = document.createDocumentFragment();
-    for (const chunk of chunks) {
-      if (chunk.seq <= lastSeq) continue; // already shown
+    let chunk;
+    while ((chunk = pending.get(lastSeq + 1))) {
+      pending.delete(chunk.seq);
       const span = document.createElement("span");
       span.className = `log-${chunk.stream}`;
       span.dataset.seq = chunk.seq;
@@ -49,6 +81,7 @@
       logEl.removeChild(logEl.firstChild);
     }
     if (follow) logEl.scrollTop = logEl.scrollHeight;
+    checkGap();
   }
 
   function addMetrics(points, reset) {
@@ -91,7 +124,8 @@
   live.addEventListener("htmx:wsOpen", (event) => {
     connection.textContent = "live";
     connection.className = "badge text-bg-success";
-    event.detail.socketWrapper.send(JSON.stringify({ after: lastSeq }));
+    socket = event.detail.socketWrapper;
+    askAfter();
   });
   live.addEventListener("htmx:wsClose", () => {
     connection.textContent = "reconnecting…";
