@@ -82,12 +82,14 @@ def test_revoke_removes_it_and_is_refused_while_a_run_is_unfinished(team):
     assert run.target is None  # its history stays
 
 
-def test_grant_of_an_unknown_workspace_or_a_taken_name_is_refused_plainly(team, ssh_target):
+def test_grant_of_an_unknown_workspace_or_a_taken_name_is_refused_plainly(team):
     with pytest.raises(CommandError, match="There is no workspace “nope”"):
         call_command("grant_local_target", "nope")
     ComputeTarget.objects.filter(workspace=team.workspace, kind="local").delete()
     Workspace.objects.filter(pk=team.workspace.pk).update(local_target_allowed=False)
-    ssh_target("local")
+    ComputeTarget.objects.create(
+        workspace=team.workspace, name="local", kind="ssh", config={"address": "10.0.0.9", "username": "u"}
+    )
     with pytest.raises(CommandError, match="already has a target named “local”"):
         grant(team.workspace)
     assert not Workspace.objects.get(pk=team.workspace.pk).local_target_allowed
