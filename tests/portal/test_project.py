@@ -96,6 +96,10 @@ def test_bootstrap_generates_and_prints_a_password_once(tmp_path):
             [sys.executable, "manage.py", *args], cwd=ROOT, capture_output=True, text=True, env=env
         )
 
+    # An older install: a var dir and a key file anyone could read.
+    tmp_path.chmod(0o755)  # noqa: S103 - the start-up must tighten it
+    (tmp_path / "secret_key").write_text("k" * 50)
+    (tmp_path / "secret_key").chmod(0o644)
     assert run("migrate", "-v0").returncode == 0
     first = run("bootstrap")
     assert "Created admin 'boss' with password:" in first.stdout

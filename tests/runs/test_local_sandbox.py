@@ -4,7 +4,6 @@ portal's keys, database and var dir are out of its reach."""
 
 import os
 import pwd
-import stat
 from pathlib import Path
 
 import pytest
@@ -93,10 +92,3 @@ def test_a_run_cannot_make_the_portal_read_its_secrets_back_through_links(
     logs = "".join(RunLogChunk.objects.filter(run=run).values_list("text", flat=True))
     assert leaked_in(logs) is None
     assert leaked_in(run.error + run.stderr_tail) is None
-
-
-def test_the_var_dir_is_0700_and_its_secrets_0600():
-    var = Path(settings.VAR_DIR)
-    assert stat.S_IMODE(var.stat().st_mode) == 0o700
-    for name in ("secret_key", "encryption_key"):
-        assert stat.S_IMODE((var / name).stat().st_mode) == 0o600
