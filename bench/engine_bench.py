@@ -80,14 +80,16 @@ def cpu_seconds(pid: int) -> float:
 class Portal:
     def __init__(self):
         call_command("migrate", verbosity=0)
+        call_command("setup_local_runner")  # as root, local runs execute as the run user
         from django.contrib.auth import get_user_model
 
         from portal.services import workspace_create
 
         self.user = get_user_model().objects.create_user("bench", password="bench-password-1")
         self.workspace = workspace_create(name="Bench", owner=self.user)
-        self.workspace.local_target_allowed = True
-        self.workspace.save()
+        from compute.local_grant import local_target_grant
+
+        local_target_grant(workspace=self.workspace)
         client = Client()
         client.force_login(self.user)
         self.session = client.cookies["sessionid"].value

@@ -32,7 +32,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
 from compute import services as compute_services  # noqa: E402
-from compute.models import ComputeTarget  # noqa: E402
+from compute.local_grant import local_target_grant  # noqa: E402
 from portal.services import workspace_create  # noqa: E402
 from runs import executor, monitor_service, services  # noqa: E402
 from runs.models import Run  # noqa: E402
@@ -65,9 +65,10 @@ def main():
     parser.add_argument("--interpreter", default="python3")
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
+    call_command("setup_local_runner")  # as root, local runs execute as the run user
     user = get_user_model().objects.create_user("gpu", password="x")
     workspace = workspace_create(name="GPU check", owner=user)
-    local = ComputeTarget.objects.get(workspace=workspace, kind="local")
+    local = local_target_grant(workspace=workspace)
     compute_services.target_check(target_id=local.pk)
     local.refresh_from_db()
     print("local target:", local.state, local.last_error or "")

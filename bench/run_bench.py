@@ -35,6 +35,7 @@ import websockets  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 
+from compute.local_grant import local_target_grant  # noqa: E402
 from compute.models import ComputeTarget, TargetState  # noqa: E402
 from portal import crypto  # noqa: E402
 from portal.services import workspace_create  # noqa: E402
@@ -64,6 +65,7 @@ class Bench:
         self.args = args
         self.procs = []
         call_command("migrate", verbosity=0)
+        call_command("setup_local_runner")  # as root, local runs execute as the run user
         from django.contrib.auth import get_user_model
 
         User = get_user_model()
@@ -123,7 +125,7 @@ class Bench:
             proc.wait(10)
 
     def local_target(self):
-        target = ComputeTarget.objects.get(workspace=self.workspace, kind="local")
+        target = local_target_grant(workspace=self.workspace)
         target.state = TargetState.SUCCEEDED
         target.save()
         return target

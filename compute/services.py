@@ -27,13 +27,16 @@ class TargetActionError(Exception):
 
 
 def ensure_local_target(*, workspace) -> ComputeTarget:
+    """The workspace's local computer; only for a workspace granted it (see local_grant.py)."""
     target, created = ComputeTarget.objects.get_or_create(
         workspace=workspace,
         kind="local",
         defaults={"name": LOCAL_TARGET_NAME, "origin": Origin.ATTACHED, "state": TargetState.ATTACHING},
     )
     if created:
-        TargetEvent.objects.create(target=target, state=target.state, reason="Present in every workspace.")
+        TargetEvent.objects.create(
+            target=target, state=target.state, reason="Granted to this workspace by a superuser."
+        )
         _queue_check(target)
     return target
 

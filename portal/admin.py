@@ -1,7 +1,8 @@
+from django import forms
 from django.contrib import admin
 from django.db.models import Count
 
-from compute.services import ensure_local_target
+from compute.local_grant import local_target_grant, local_target_revoke
 
 from .models import Membership, Workspace
 
@@ -12,9 +13,32 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
 
 
+class WorkspaceForm(forms.ModelForm):
+    class Meta:
+        model = Workspace
+        fields = ["name", "slug", "local_target_allowed"]
+
+    def clean_local_target_allowed(self):
+        allowed = self.cleaned_data["local_target_allowed"]
+        if self.instance.pk and self.instance.local_target_allowed and not allowed:
+            from runs.models import UNFINISHED
+
+            unfinished = self.instance.runs.filter(target__kind="local", status__in=UNFINISHED).count()
+            if unfinished:
+                raise forms.ValidationError(
+                    f"{unfinished} run(s) on the local computer are unfinished: "
+                    "cancel them or let them end, then revoke."
+                )
+        if allowed and self.instance.pk and self.instance.targets.filter(name="local").exclude(kind="local"):
+            raise forms.ValidationError("A target named “local” is in the way: rename or detach it first.")
+        return allowed
+
+
 @admin.register(Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "member_count", "target_count", "created_at"]
+    form = WorkspaceForm
+    list_display = ["name", "slug", "member_count", "target_count", "local_target_allowed", "created_at"]
+    list_filter = ["local_target_allowed"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
@@ -38,7 +62,11 @@ class WorkspaceAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        ensure_local_target(workspace=obj)  # every workspace has the local computer
+        # The grant and the local target go together: the services keep them so.
+        if obj.local_target_allowed:
+            local_target_grant(workspace=obj)
+        elif change and "local_target_allowed" in form.changed_data:
+            local_target_revoke(workspace=obj)
 
 
 @admin.register(Membership)

@@ -16,6 +16,12 @@ class Workspace(models.Model):
     name = models.CharField(max_length=100, unique=True)
     slug = models.SlugField(max_length=100, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The local computer runs code on the portal's own host: a superuser grants it.
+    local_target_allowed = models.BooleanField(
+        "local computer granted",
+        default=False,
+        help_text="Members may run code on the portal's own machine (the “local” compute target).",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="workspaces"
     )

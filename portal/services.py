@@ -11,11 +11,8 @@ class MembershipError(Exception):
 
 @transaction.atomic
 def workspace_create(*, name: str, owner) -> Workspace:
-    from compute.services import ensure_local_target
-
     workspace = Workspace.objects.create(name=name, slug=slugify(name) or "workspace")
     Membership.objects.create(workspace=workspace, user=owner, role=Role.OWNER)
-    ensure_local_target(workspace=workspace)
     return workspace
 
 

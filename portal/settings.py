@@ -7,6 +7,7 @@ PostgreSQL and Redis for production and scale-out. Any secret can also be
 given as ``NAME_FILE`` pointing at a file that holds it.
 """
 
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +18,9 @@ from kombu import Queue
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("PORTAL_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+# The keys and the database live here: nobody but the portal's own user may
+# look inside (local runs execute as another user when the portal is root).
+VAR_DIR.chmod(0o700)
 
 env = environ.Env(smart_cast=False)
 
@@ -38,6 +42,7 @@ def _persisted_secret(name, filename, make):
     if not path.exists():
         path.touch(mode=0o600)
         path.write_text(make())
+    path.chmod(0o600)  # also for files made before this rule
     return path.read_text().strip()
 
 
@@ -142,6 +147,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+    # SQLite creates its files with the umask: tighten them at every start (the folder is 0700 anyway).
+    for _suffix in ("", "-wal", "-shm"):
+        _db_file = Path(f"{DATABASES['default']['NAME']}{_suffix}")
+        if _db_file.exists():
+            _db_file.chmod(0o600)
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -218,8 +228,15 @@ WHITENOISE_USE_FINDERS = True
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
-# Where the local target keeps its run folders.
-LOCAL_WORKDIR = env.str("PORTAL_LOCAL_WORKDIR", default=str(VAR_DIR / "local-target"))
+# Local runs: when the portal runs as root they execute as this unprivileged
+# user (made by `manage.py setup_local_runner`), in a folder outside VAR_DIR
+# that it owns; otherwise they have the portal's own rights, in var/.
+PORTAL_IS_ROOT = os.geteuid() == 0
+LOCAL_RUN_USER = env.str("PORTAL_LOCAL_RUN_USER", default="portal-run")
+LOCAL_WORKDIR = env.str(
+    "PORTAL_LOCAL_WORKDIR",
+    default="/var/lib/portal-runs" if PORTAL_IS_ROOT else str(VAR_DIR / "local-target"),
+)
 # Runs: snapshot limits, the monitor's lease, how long a silent target is waited for.
 SNAPSHOT_MAX_BYTES = env.int("PORTAL_SNAPSHOT_MAX_MB", default=300) * 1024 * 1024
 SNAPSHOT_MAX_FILES = env.int("PORTAL_SNAPSHOT_MAX_FILES", default=2000)

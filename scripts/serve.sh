@@ -5,4 +5,6 @@ source "$(dirname "$0")/common.sh"
 make_venv requirements.txt
 .venv/bin/python manage.py migrate --noinput -v0
 .venv/bin/python manage.py bootstrap
+# As root: the unprivileged user local runs execute as (does nothing otherwise).
+.venv/bin/python manage.py setup_local_runner
 exec .venv/bin/python manage.py serve --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}"

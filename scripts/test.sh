@@ -14,6 +14,9 @@ if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
   as_root redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
 fi
 
+# The tests run as root: their local runs execute as the unprivileged run user.
+DJANGO_SETTINGS_MODULE=tests.settings .venv/bin/python manage.py setup_local_runner
+
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 exec .venv/bin/python -m pytest "$@"

@@ -1,3 +1,4 @@
+import io
 import logging
 import os
 import shutil
@@ -55,14 +56,27 @@ def secret_frame_scan():
     LiveConsumer.send = original
 
 
+# ---- local runs execute as the unprivileged run user (the tests run as root) ------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def local_run_user():
+    from django.conf import settings
+    from django.core.management import call_command
+
+    call_command("setup_local_runner", stdout=io.StringIO())
+    return settings.LOCAL_RUN_USER
+
+
 # ---- people and workspaces ---------------------------------------------------
 
 
 @pytest.fixture
 def team(db):
-    """A workspace with an owner, a contributor and a reader; an outsider in another workspace."""
+    """A workspace with an owner, a contributor and a reader, granted the local computer;
+    an outsider in another workspace, without it."""
     owner = factories.make_user("olivia")
-    workspace = factories.make_workspace("Vision team", owner)
+    workspace = factories.make_workspace("Vision team", owner, local_target=True)
     contributor = factories.make_user("carlos")
     reader = factories.make_user("rita")
     factories.add_member(workspace, contributor, Role.CONTRIBUTOR)

@@ -10,8 +10,14 @@ def make_user(username: str):
     return get_user_model().objects.create_user(username=username, password=PASSWORD)
 
 
-def make_workspace(name: str, owner):
-    return workspace_create(name=name, owner=owner)
+def make_workspace(name: str, owner, *, local_target: bool = False):
+    """A workspace; ``local_target=True`` grants it the local computer, as a superuser would."""
+    workspace = workspace_create(name=name, owner=owner)
+    if local_target:
+        from compute.local_grant import local_target_grant
+
+        local_target_grant(workspace=workspace)
+    return workspace
 
 
 def add_member(workspace, user, role):

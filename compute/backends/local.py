@@ -1,14 +1,18 @@
 import contextlib
+import logging
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from django.conf import settings
 
-from . import preflight
+from . import local_user, preflight
 from .base import Backend, BackendError, RunState
 from .runner import LOG_FILES, RunnerMixin, parse_exit_code, split_run_dir
+
+log = logging.getLogger(__name__)
 
 
 class LocalBackend(RunnerMixin, Backend):
@@ -16,7 +20,7 @@ class LocalBackend(RunnerMixin, Backend):
     label = "Local computer"
     description = "The machine the portal's workers run on."
     icon = "pc-display"
-    modes = ()  # present in every workspace, never added by hand
+    modes = ()  # granted to a workspace by a superuser, never added by hand
     can_run = True
     status_template = "compute/backends/_local_status.html"
     detachable = False
@@ -31,15 +35,22 @@ class LocalBackend(RunnerMixin, Backend):
         return errors
 
     def detach_refusal(self):
-        return "The local computer belongs to every workspace and cannot be detached."
+        return (
+            "The local computer is granted by a superuser and cannot be detached: "
+            "a superuser revokes it (admin, or manage.py grant_local_target --revoke)."
+        )
 
     @property
     def workdir(self) -> str:
         return self.target.config.get("workdir") or settings.LOCAL_WORKDIR
 
+    # The page says so when runs here have the portal's own rights (not root).
+    runs_with_portal_rights = property(lambda self: local_user.runs_with_portal_rights())
+
     def check(self, progress):
         progress("Preflight: reading this machine's capabilities")
-        Path(self.workdir).mkdir(parents=True, exist_ok=True)
+        account = local_user.run_account()
+        local_user.prepare_workdir(self.workdir, account)
         try:
             result = subprocess.run(
                 preflight.command(self.workdir),
@@ -47,6 +58,8 @@ class LocalBackend(RunnerMixin, Backend):
                 text=True,
                 timeout=settings.PREFLIGHT_TIMEOUT,
                 stdin=subprocess.DEVNULL,
+                cwd=self.workdir,
+                **local_user.process_options(account),
             )
         except subprocess.TimeoutExpired:
             raise BackendError(
@@ -56,7 +69,9 @@ class LocalBackend(RunnerMixin, Backend):
 
     # ---- run primitives (see runner.py) ----------------------------------------
     def _sh(self, script, args, *, timeout=None):
-        Path(self.workdir).mkdir(parents=True, exist_ok=True)
+        # As root: the run's user, a clean environment, no supplementary groups.
+        account = local_user.run_account()
+        local_user.prepare_workdir(self.workdir, account)
         try:
             result = subprocess.run(
                 ["/bin/sh", "-c", script, "sh", *args],
@@ -66,6 +81,7 @@ class LocalBackend(RunnerMixin, Backend):
                 stdin=subprocess.DEVNULL,
                 cwd=self.workdir,
                 start_new_session=True,
+                **local_user.process_options(account),
             )
         except subprocess.TimeoutExpired:
             limit = timeout or self.command_timeout
@@ -73,19 +89,33 @@ class LocalBackend(RunnerMixin, Backend):
         return result.returncode, result.stdout, result.stderr
 
     def _put_snapshot(self, sha256, archive):
-        # The portal's own store is on this machine: extract straight from it.
-        return str(archive), False
+        account = local_user.run_account()
+        if account is None:
+            # Same user: extract straight from the portal's own store.
+            return str(archive), False
+        # The store is in var/ (0700): give the run's user a copy of its own. mkstemp
+        # never follows a link the run's user may have planted in its folder.
+        fd, copy = tempfile.mkstemp(prefix=f".snapshot-{sha256[:16]}-", suffix=".tar.gz", dir=self.workdir)
+        with os.fdopen(fd, "wb") as out, open(archive, "rb") as src:
+            os.fchown(out.fileno(), account.pw_uid, account.pw_gid)
+            shutil.copyfileobj(src, out)
+        return copy, True
 
     def _read(self, path, offset, limit):
         try:
-            with open(path, "rb") as f:
+            with local_user.open_run_file(path, local_user.run_account()) as f:
                 f.seek(offset)
                 return f.read(limit)
         except FileNotFoundError:
             return b""
+        except local_user.NotARunFile as exc:
+            # The run swapped its file for something else: its log stops there.
+            log.warning("%s", exc.message)
+            return b""
 
     def _fetch(self, path, dest):
-        shutil.copyfile(path, dest)
+        with local_user.open_run_file(path, local_user.run_account()) as src, open(dest, "wb") as out:
+            shutil.copyfileobj(src, out)
 
     # ---- the batched poll, without a subprocess ----------------------------------
     poll_interval = 0.02
@@ -141,10 +171,11 @@ def session_leader_alive(pid: str, start: str) -> bool:
 
 
 def _read_capped(path: Path, limit: int) -> str | None:
+    # Through open_run_file: a run could swap its `failure` file for a link to the keys.
     try:
-        with open(path, "rb") as f:
+        with local_user.open_run_file(str(path), local_user.run_account()) as f:
             return f.read(limit).decode(errors="replace")
-    except OSError:
+    except (OSError, BackendError):
         return None
 
 

@@ -90,8 +90,10 @@ def test_attach_confirm_fingerprint_and_succeed_live(worker, team, login, own_ss
         steps = " ".join(frames)
         assert steps.index("Connecting to") < steps.index("Authenticating as") < steps.index("Preflight:")
         assert "Python" in frames[-1] and f'id="target-{target.pk}-capabilities"' in frames[-1]
-        row = await frames_until(listing, ">Succeeded</span>")
-        assert f'id="target-{target.pk}-row"' in row[-1]
+        # The listing also carries the local computer's rows (its own check): wait for this one's.
+        row = await frames_until(listing, f'id="target-{target.pk}-row"')
+        while ">Succeeded</span>" not in row[-1]:
+            row = await frames_until(listing, f'id="target-{target.pk}-row"')
         await page.disconnect()
         await listing.disconnect()
 

@@ -38,7 +38,8 @@ def test_workspace_made_in_another_process_gets_its_local_target_checked(worker)
     env["DJANGO_SETTINGS_MODULE"] = "portal.settings"
     code = (
         "from django.contrib.auth import get_user_model as u; from portal.services import workspace_create as w;"
-        "print(w(name='Shell team', owner=u().objects.create_user('shelly')).pk)"
+        "from compute.local_grant import local_target_grant as g;"
+        "ws = w(name='Shell team', owner=u().objects.create_user('shelly')); g(workspace=ws); print(ws.pk)"
     )
     made = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, capture_output=True, text=True

@@ -54,9 +54,10 @@ def test_switcher_lists_workspaces_and_switches(team, login):
     assert client.post("/compute/local/check/").status_code == 403
 
 
-def test_every_workspace_has_the_local_computer(team):
-    for workspace in (team.workspace, team.other_workspace):
-        assert workspace.targets.filter(kind="local", name="local").count() == 1
+def test_only_a_granted_workspace_has_the_local_computer(team):
+    assert team.workspace.targets.filter(kind="local", name="local").count() == 1
+    assert not team.other_workspace.local_target_allowed
+    assert not team.other_workspace.targets.filter(kind="local").exists()
 
 
 def test_admin_lists_workspaces_with_counts(team, client, django_user_model):

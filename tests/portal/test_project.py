@@ -1,6 +1,7 @@
 """Project-wide checks: deploy settings, migrations, lint, first admin."""
 
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -95,6 +96,10 @@ def test_bootstrap_generates_and_prints_a_password_once(tmp_path):
             [sys.executable, "manage.py", *args], cwd=ROOT, capture_output=True, text=True, env=env
         )
 
+    # An older install: a var dir and a key file anyone could read.
+    tmp_path.chmod(0o755)  # noqa: S103 - the start-up must tighten it
+    (tmp_path / "secret_key").write_text("k" * 50)
+    (tmp_path / "secret_key").chmod(0o644)
     assert run("migrate", "-v0").returncode == 0
     first = run("bootstrap")
     assert "Created admin 'boss' with password:" in first.stdout
@@ -107,3 +112,17 @@ def test_bootstrap_generates_and_prints_a_password_once(tmp_path):
         f"print(User.objects.get(username='boss').check_password('{password}'))"
     )
     assert run("shell", "-c", code).stdout.strip().splitlines()[-1] == "True"
+    # Only the workspace bootstrap made has the local computer; one made later has not.
+    code = (
+        "from portal.models import Workspace as W; from portal.services import workspace_create as c; "
+        "from django.contrib.auth.models import User; c(name='Later', owner=User.objects.get()); "
+        "print([(w.name, w.local_target_allowed, w.targets.filter(kind='local').count()) for w in W.objects.all()])"
+    )
+    assert (
+        run("shell", "-c", code).stdout.strip().splitlines()[-1]
+        == "[('Default', True, 1), ('Later', False, 0)]"
+    )
+    # The var dir is private to the portal's user, its keys and database 0600 (made so at start-up).
+    assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o700
+    for name in ("secret_key", "encryption_key", "portal.sqlite3"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name

@@ -1,21 +1,29 @@
 import io
+import shutil
 import tarfile
+import uuid
 import zipfile
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from compute.models import ComputeTarget, TargetState
 
 
 @pytest.fixture
-def local_target(team, tmp_path):
-    """The team's local target, checked, with its run folders under tmp_path."""
+def local_target(team):
+    """The team's local target, checked, with run folders of this test's own. As root,
+    runs execute as the run user: the folder is beside the session's local workdir
+    (tmp_path is 0700 root), and the backend hands it to that user."""
+    workdir = Path(settings.LOCAL_WORKDIR).parent / f"local-{uuid.uuid4().hex[:12]}"
     target = ComputeTarget.objects.get(workspace=team.workspace, kind="local")
     target.state = TargetState.SUCCEEDED
-    target.config = {"workdir": str(tmp_path / "local-target")}
+    target.config = {"workdir": str(workdir)}
     target.save()
-    return target
+    yield target
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(params=["local", "ssh"])

@@ -3,6 +3,12 @@ plumbing. No conda channel can be reached here, so the last test puts a
 stand-in `conda` on PATH (it answers `env create -p DIR -f FILE` with a
 venv); the real `conda env create` line is the one it receives."""
 
+import os
+import pwd
+import shutil
+import uuid
+from pathlib import Path
+
 import pytest
 
 from runs import services
@@ -37,11 +43,21 @@ python3 -m venv "$prefix" && cp "$file" "$prefix/environment.yml"
 """
 
 
+@pytest.fixture
+def bin_dir(local_target, local_run_user):
+    """A PATH folder the run user can reach (tmp_path is 0700 root), with a log it may append to."""
+    folder = Path(local_target.config["workdir"]).parent / f"bin-{uuid.uuid4().hex[:12]}"
+    folder.mkdir(mode=0o755)
+    (folder / "calls").touch()
+    account = pwd.getpwnam(local_run_user)
+    os.chown(folder / "calls", account.pw_uid, account.pw_gid)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def test_conda_env_is_built_from_the_file_once_then_reused(
-    worker, local_target, submit, monkeypatch, tmp_path
+    worker, local_target, submit, monkeypatch, bin_dir
 ):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
     (bin_dir / "conda").write_text(STAND_IN)
     (bin_dir / "conda").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")

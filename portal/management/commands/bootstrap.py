@@ -6,6 +6,7 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from compute.local_grant import local_target_grant
 from compute.services import ensure_local_target
 from portal.models import Workspace
 from portal.services import workspace_create
@@ -38,6 +39,10 @@ class Command(BaseCommand):
             self.stdout.write(f"Admin '{username}': password updated from PORTAL_ADMIN_PASSWORD.")
         if not Workspace.objects.exists():
             workspace = workspace_create(name="Default", owner=user)
-            self.stdout.write(f"Created workspace '{workspace}' with {username} as owner.")
-        for workspace in Workspace.objects.all():
+            # The first workspace is the admin's own: it gets the local computer.
+            local_target_grant(workspace=workspace)
+            self.stdout.write(
+                f"Created workspace '{workspace}' with {username} as owner and the local computer."
+            )
+        for workspace in Workspace.objects.filter(local_target_allowed=True):
             ensure_local_target(workspace=workspace)
