@@ -346,10 +346,12 @@ def _cap_log(run: Run, texts: dict, fields: dict) -> dict:
             kept[stream] = text
             run.log_bytes += size
             continue
-        room = max(0, cap - run.log_bytes)
+        room = max(0, cap - run.log_bytes - 1)  # one byte for the line end a cut line gets
         part = text.encode()[:room].decode(errors="ignore")
+        if part and not part.endswith("\n"):
+            part += "\n"
         run.log_bytes += len(part.encode())
-        kept[stream] = part if not part or part.endswith("\n") else part + "\n"
+        kept[stream] = part
         kept["system"] = kept.get("system", "") + (
             f"The log reached its {cap / 2**20:g} MB limit: later output is not stored "
             "(the run goes on; metrics and outputs are still collected).\n"
