@@ -136,7 +136,7 @@ class Portal:
                 script="train.py",
                 arguments=[str(ticks)],
                 target=target,
-                environment={"kind": "user", "interpreter": sys.executable},
+                environment={"kind": "user", "interpreter": "python3"},
             )
             for _ in range(n)
         ]

@@ -43,7 +43,7 @@ from runs import services  # noqa: E402
 from runs.models import Run, RunLogChunk  # noqa: E402
 from tests import servers  # noqa: E402
 
-ENV = {"kind": "user", "interpreter": sys.executable}
+ENV = {"kind": "user", "interpreter": "python3"}  # as root, local runs are the run user: not this venv
 PRINT_ONE = "print('first line', flush=True)\n"
 TIMESTAMPS = (
     "import time, sys\nfor i in range(300):\n    print(repr(time.time()), flush=True)\n    time.sleep(0.01)\n"
