@@ -46,9 +46,9 @@ def test_snapshot_goes_in_and_files_come_out(vm, tmp_path):
         info = tarfile.TarInfo("train.py")
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
-    assert vm._sh('mkdir -p "$1/snapshots"', [vm.workdir])[0] == 0
+    assert vm._sh('mkdir -p "$1/snapshots"', [vm.area])[0] == 0
     remote, remove = vm._put_snapshot("abc123", archive)
-    assert remove and remote.startswith(f"{vm.workdir}/snapshots/abc123.tar.gz.")
+    assert remove and remote.startswith(f"{vm.area}/snapshots/abc123.tar.gz.")
     rc, out, _ = vm._sh('mkdir -p "$2" && tar -xzf "$1" -C "$2" && python3 "$2/train.py"', [remote, "/tmp/x"])
     assert rc == 0 and out == "hello from the snapshot\n"
 
