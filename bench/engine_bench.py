@@ -103,8 +103,27 @@ class Portal:
         )
         servers.wait_for_port(self.port, timeout=60)
         jar = http.cookiejar.CookieJar()
+        jar.set_cookie(
+            http.cookiejar.Cookie(
+                0,
+                "sessionid",
+                self.session,
+                None,
+                False,
+                "127.0.0.1",
+                False,
+                False,
+                "/",
+                True,
+                False,
+                None,
+                True,
+                None,
+                None,
+                {},
+            )
+        )
         self.http = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-        self.http.addheaders = [("Cookie", f"sessionid={self.session}")]
         self.http.open(self.url("/compute/")).read()
         self.csrf = next(c.value for c in jar if c.name == "csrftoken")
 

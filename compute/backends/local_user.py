@@ -10,6 +10,7 @@ import errno
 import os
 import pwd
 import stat
+import threading
 from pathlib import Path
 
 from django.conf import settings
@@ -101,6 +102,9 @@ def open_run_file(path: str, account: pwd.struct_passwd | None):
     return os.fdopen(fd, "rb")
 
 
+_making = threading.Lock()
+
+
 def prepare_workdir(workdir: str, account: pwd.struct_passwd | None) -> None:
     """Create the working directory; as root, hand it to the account, outside var/."""
     path = Path(workdir)
@@ -115,14 +119,17 @@ def prepare_workdir(workdir: str, account: pwd.struct_passwd | None) -> None:
     if account is None:
         path.mkdir(parents=True, exist_ok=True)
         return
-    try:
-        path.mkdir(parents=True)
-    except FileExistsError:
-        pass
-    else:
-        os.chown(path, account.pw_uid, account.pw_gid)
-        path.chmod(0o700)
+    if path.is_dir() and path.stat().st_uid == account.pw_uid:
         return
+    with _making:  # threads of this worker preparing runs at once: one makes it, whole
+        try:
+            path.mkdir(parents=True)
+        except FileExistsError:
+            pass
+        else:
+            os.chown(path, account.pw_uid, account.pw_gid)
+            path.chmod(0o700)
+            return
     # Never hand over a folder someone else made (it could be /tmp or /home).
     if path.stat().st_uid != account.pw_uid:
         raise BackendError(

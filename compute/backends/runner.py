@@ -48,6 +48,9 @@ RUN_KEY = re.compile(r"^[0-9a-f]{32}$")
 DIGEST_FUNCTIONS = r"""
 digest() { (cd "$1" && find . -type f ! -path ./.ready -exec sha256sum {} + | LC_ALL=C sort | sha256sum | cut -c1-64); }
 oddities() { (cd "$1" && find . ! -type f ! -type d | head -n 1); }
+# Renamed away first (atomic), then removed: a run copying it meanwhile fails
+# plainly instead of copying half a folder.
+discard() { if mv -T "$1" "$1.discarded.$$" 2>/dev/null; then chmod -R u+w "$1.discarded.$$"; rm -rf "$1.discarded.$$"; fi; }
 """
 
 # /proc/<pid>/stat after the command name: state ppid pgrp session ... starttime (20th).
@@ -62,7 +65,7 @@ d="$1/snapshots/$2"; want="$3"
 [ -d "$d" ] || { echo missing; exit 0; }
 if [ -n "$want" ] && command -v sha256sum >/dev/null 2>&1; then
   if [ "$(digest "$d")" != "$want" ] || [ -n "$(oddities "$d")" ]; then
-    chmod -R u+w "$d" 2>/dev/null; rm -rf "$d"; echo changed; exit 0
+    discard "$d"; echo changed; exit 0
   fi
 fi
 echo present
@@ -76,8 +79,9 @@ if [ ! -d "$d" ]; then
   tmp="$d.tmp.$$"
   rm -rf "$tmp" && mkdir -p "$tmp" || exit 1
   if ! tar -xzf "$archive" -C "$tmp"; then rm -rf "$tmp"; exit 1; fi
-  # Another run may have won the race: its copy is the same content.
-  mv "$tmp" "$d" 2>/dev/null || rm -rf "$tmp"
+  # Another run may have won the race: its copy is the same content. -T: never
+  # move this copy inside the winner's (a plain mv would, when $d exists).
+  mv -T "$tmp" "$d" 2>/dev/null || rm -rf "$tmp"
 fi
 [ "$remove" = yes ] && rm -f "$archive"
 echo extracted
@@ -116,7 +120,7 @@ fail() {
 cp -R "$wd/snapshots/$sha/." "$rd/src/" || fail "The snapshot could not be copied into the run folder."
 if [ -n "$tree" ] && command -v sha256sum >/dev/null 2>&1; then
   if [ "$(digest "$rd/src")" != "$tree" ] || [ -n "$(oddities "$rd/src")" ]; then
-    chmod -R u+w "$wd/snapshots/$sha" 2>/dev/null; rm -rf "$wd/snapshots/$sha"
+    discard "$wd/snapshots/$sha"
     fail "The snapshot on the target was changed after it was uploaded; it was removed. Submit the run again."
   fi
 fi

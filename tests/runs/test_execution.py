@@ -217,3 +217,41 @@ def test_launching_twice_starts_the_script_once(any_target, make_snapshot):
         assert backend._read(f"{first['run_dir']}/src/starts.txt", 0, 100) == b"x"
     finally:
         backend.close()
+
+
+def test_a_snapshot_extracted_by_many_launches_at_once_stays_one_clean_copy(local_target, make_snapshot):
+    """Each launch that finds the snapshot missing extracts its own copy: the
+    losers of that race must not nest their copy inside the winner's (the
+    content check would then refuse the snapshot for every run)."""
+    import threading
+    from pathlib import Path
+
+    from compute.backends.runner import tree_digest
+    from runs import snapshots
+
+    # Enough files that the extractions overlap.
+    files = {f"data/{i:03d}.txt": f"{i}\n" * 200 for i in range(600)}
+    snapshot = make_snapshot({"train.py": "print('ok')\n", **files})
+    archive = snapshots.archive_path(snapshot.sha256)
+    digest = tree_digest(archive)
+    barrier = threading.Barrier(8)
+    errors = []
+
+    def extract():
+        backend = type(local_target.backend)(local_target)
+        barrier.wait()
+        try:
+            backend.ensure_snapshot(snapshot.sha256, archive, tree_digest=digest)
+        except Exception as exc:  # collected: a thread's exception would be lost
+            errors.append(exc)
+
+    threads = [threading.Thread(target=extract) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    folder = Path(local_target.backend.area) / "snapshots" / snapshot.sha256
+    assert sorted(p.name for p in folder.iterdir()) == ["data", "train.py"]
+    assert len(list((folder / "data").iterdir())) == 600
+    assert local_target.backend.ensure_snapshot(snapshot.sha256, archive, tree_digest=digest) is False
