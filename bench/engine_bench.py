@@ -199,12 +199,14 @@ async def follow(port: int, session: str, run_id: int, expected: int, latencies:
             if not message.startswith("{"):
                 continue
             frame = json.loads(message)
+            live = not frame.get("reset_metrics")  # a backfill's lines were printed before the socket opened
             for chunk in frame.get("chunks", []):
                 for line in chunk["text"].splitlines():
                     parts = line.split()
                     if len(parts) == 3 and parts[0] == "tick" and parts[1] not in seen:
                         seen.add(parts[1])
-                        latencies.append(now - float(parts[2]))
+                        if live:
+                            latencies.append(now - float(parts[2]))
     return len(seen)
 
 
@@ -219,7 +221,12 @@ def scenario(portal: Portal, target, n: int, seconds: int, label: str, sshd_log:
     idle = statistics.median(portal.recheck_seconds(target) for _ in range(3))
     runs = portal.submit_many(target, n, ticks)
     wait(lambda: Run.objects.filter(pk__in=[r.pk for r in runs], status="Running").count() == n, timeout=300)
-    print(f"[{label}] {n} runs running")
+    print(f"[{label}] {n} runs running", flush=True)
+    if os.environ.get("BENCH_PROFILE"):
+        subprocess.Popen(
+            ["py-spy", "record", "-d", "8", "-o", os.environ["BENCH_PROFILE"], "-f", "raw", "-p", str(portal.proc.pid)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
     latencies: list[float] = []
     cpu0, wall0 = cpu_seconds(portal.proc.pid), time.monotonic()
     ssh0 = sshd_log.read_text().count("req exec") if sshd_log else 0

@@ -31,6 +31,7 @@ from compute.backends.base import BackendError
 from compute.backends.docker_runs import backend_for_run, run_backend_key
 
 from .lease import LeaseLost, claim_for_monitor, finish_run, hand_back, owner_token, renew
+from .live import batched_pushes
 from .models import Run, RunStatus
 from .monitor import RunFollower
 
@@ -225,13 +226,19 @@ class MonitorService:
                     group, follower, self._guard(follower, lambda f=follower, e=exc: f._unreachable(e))
                 )
             return UNREACHABLE_INTERVAL
+        with batched_pushes():
+            most = self._step_all(group, backend, followers, states)
+        return BUSY_INTERVAL if most >= FLOOD_BYTES else backend.poll_interval
+
+    def _step_all(self, group: TargetGroup, backend, followers, states) -> int:
+        """Each follower's share of the poll; the most bytes one of them moved."""
         most = 0
         for follower, state in zip(followers, states, strict=True):
             result = self._guard(follower, lambda f=follower, s=state: f.step(backend, s), backend=backend)
             done, moved = result if isinstance(result, tuple) else (bool(result), 0)
             most = max(most, moved)
             self._drop_if(group, follower, done)
-        return BUSY_INTERVAL if most >= FLOOD_BYTES else backend.poll_interval
+        return most
 
     def _still_followed(self, group: TargetGroup, follower: RunFollower, status) -> bool:
         if status is None or status in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELED):
