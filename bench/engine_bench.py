@@ -53,12 +53,17 @@ from runs import services  # noqa: E402
 from runs.models import Run, RunLogChunk  # noqa: E402
 from tests import servers  # noqa: E402
 
+# Prints 10 lines a second until the deadline (seconds since the epoch), then
+# how many it printed: runs that start late still overlap the others.
 TICKER = (
     "import time, sys\n"
-    "n = int(sys.argv[1])\n"
-    "for i in range(n):\n"
+    "deadline = float(sys.argv[1])\n"
+    "i = 0\n"
+    "while time.time() < deadline:\n"
     "    print(f'tick {i} {time.time()!r}', flush=True)\n"
+    "    i += 1\n"
     "    time.sleep(0.1)\n"
+    "print(f'done {i}', flush=True)\n"
 )
 
 
@@ -140,7 +145,7 @@ class Portal:
         target.refresh_from_db()
         return target
 
-    def submit_many(self, target, n: int, ticks: int) -> list[Run]:
+    def submit_many(self, target, n: int, deadline: float) -> list[Run]:
         from django.core.files.uploadedfile import SimpleUploadedFile
 
         snapshot = services.snapshot_create(
@@ -153,7 +158,7 @@ class Portal:
                 experiment_name="engine-bench",
                 snapshot=snapshot,
                 script="train.py",
-                arguments=[str(ticks)],
+                arguments=[repr(deadline)],
                 target=target,
                 environment={"kind": "user", "interpreter": "python3"},
             )
@@ -181,8 +186,9 @@ class Portal:
         return time.monotonic() - started
 
 
-async def follow(port: int, session: str, run_id: int, expected: int, latencies: list, deadline: float):
-    """A websocket client on one run's page: collects print -> receive latencies until all lines came."""
+async def follow(port: int, session: str, run_id: int, latencies: list, deadline: float) -> int:
+    """A websocket client on one run's page, from the start: collects print ->
+    receive latencies of live pushes until the run's "done" line arrived."""
     seen = set()
     async with websockets.connect(
         f"ws://127.0.0.1:{port}/ws/runs/{run_id}/",
@@ -190,7 +196,8 @@ async def follow(port: int, session: str, run_id: int, expected: int, latencies:
         max_size=None,
     ) as ws:
         await ws.send(json.dumps({"after": -1}))
-        while len(seen) < expected and time.time() < deadline:
+        done = False
+        while not done and time.time() < deadline:
             try:
                 message = await asyncio.wait_for(ws.recv(), timeout=5)
             except TimeoutError:
@@ -207,57 +214,57 @@ async def follow(port: int, session: str, run_id: int, expected: int, latencies:
                         seen.add(parts[1])
                         if live:
                             latencies.append(now - float(parts[2]))
+                    done = done or (len(parts) == 2 and parts[0] == "done")
     return len(seen)
 
 
-async def follow_all(portal, runs, ticks, latencies, deadline):
+async def follow_all(portal, runs, latencies, deadline):
     return await asyncio.gather(
-        *(follow(portal.port, portal.session, run.pk, ticks, latencies, deadline) for run in runs)
+        *(follow(portal.port, portal.session, run.pk, latencies, deadline) for run in runs)
     )
 
 
 def scenario(portal: Portal, target, n: int, seconds: int, label: str, sshd_log: Path | None = None):
-    ticks = seconds * 10
     idle = statistics.median(portal.recheck_seconds(target) for _ in range(3))
-    runs = portal.submit_many(target, n, ticks)
-    wait(lambda: Run.objects.filter(pk__in=[r.pk for r in runs], status="Running").count() == n, timeout=300)
-    print(f"[{label}] {n} runs running", flush=True)
-    if os.environ.get("BENCH_PROFILE"):
-        subprocess.Popen(
-            ["py-spy", "record", "-d", "8", "-o", os.environ["BENCH_PROFILE"], "-f", "raw", "-p", str(portal.proc.pid)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+    started = time.time()
+    # Every run prints until the same moment: launches spread over time still overlap.
+    launch_allowance = max(30, n / 2)
+    deadline = started + launch_allowance + seconds
+    runs = portal.submit_many(target, n, deadline)
     latencies: list[float] = []
-    cpu0, wall0 = cpu_seconds(portal.proc.pid), time.monotonic()
-    ssh0 = sshd_log.read_text().count("req exec") if sshd_log else 0
-    busy = []
     loop = asyncio.new_event_loop()
     task = loop.run_in_executor(
-        None, lambda: asyncio.run(follow_all(portal, runs, ticks, latencies, time.time() + seconds + 120))
+        None, lambda: asyncio.run(follow_all(portal, runs, latencies, deadline + 300))
     )
-    time.sleep(seconds / 3)
-    for _ in range(3):
-        busy.append(portal.recheck_seconds(target))
-    counts = loop.run_until_complete(task)
+    ids = [r.pk for r in runs]
+    wait(lambda: Run.objects.filter(pk__in=ids, status="Running").count() == n, timeout=launch_allowance)
+    all_running = time.time()
+    print(f"[{label}] {n} runs running {all_running - started:.0f} s after the first submit", flush=True)
+    cpu0, wall0 = cpu_seconds(portal.proc.pid), time.monotonic()
+    ssh0 = sshd_log.read_text().count("req exec") if sshd_log else 0
+    time.sleep(min(10, seconds / 4))
+    busy = [portal.recheck_seconds(target) for _ in range(3)]
+    time.sleep(max(0, deadline - time.time() - 1))
     cpu = (cpu_seconds(portal.proc.pid) - cpu0) / (time.monotonic() - wall0)
     ssh_rate = (
         (sshd_log.read_text().count("req exec") - ssh0) / (time.monotonic() - wall0) if sshd_log else None
     )
-    wait(
-        lambda: Run.objects.filter(pk__in=[r.pk for r in runs], status="Completed").count() == n, timeout=300
-    )
-    stored = 0
+    counts = loop.run_until_complete(task)
+    wait(lambda: Run.objects.filter(pk__in=ids, status="Completed").count() == n, timeout=300)
+    printed = stored = 0
     for run in runs:
         text = "".join(RunLogChunk.objects.filter(run=run, stream="stdout").values_list("text", flat=True))
-        stored += len({line.split()[1] for line in text.splitlines() if line.startswith("tick ")})
+        lines = text.splitlines()
+        printed += int(lines[-1].split()[1]) if lines and lines[-1].startswith("done ") else 0
+        stored += len({line.split()[1] for line in lines if line.startswith("tick ")})
     latencies.sort()
-    print(f"[{label}] lines stored: {stored} of {n * ticks} (lost: {n * ticks - stored})")
-    print(f"[{label}] lines received over websockets: {sum(counts)} of {n * ticks}")
+    print(f"[{label}] lines printed {printed}, stored {stored} (lost: {printed - stored})")
+    print(f"[{label}] lines received over websockets: {sum(counts)} of {printed}")
     print(
-        f"[{label}] print -> websocket: p50 {statistics.median(latencies) * 1000:.0f} ms, "
-        f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.0f} ms"
+        f"[{label}] print -> websocket (live pushes, {len(latencies)} lines): p50 "
+        f"{statistics.median(latencies) * 1000:.0f} ms, p99 {latencies[int(len(latencies) * 0.99)] * 1000:.0f} ms"
     )
-    print(f"[{label}] server process CPU while active: {cpu * 100:.0f}% of one core")
+    print(f"[{label}] server process CPU while all {n} ran: {cpu * 100:.0f}% of one core")
     print(
         f"[{label}] Re-check: idle {idle:.2f} s, with {n} active runs median {statistics.median(busy):.2f} s"
     )

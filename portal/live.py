@@ -13,6 +13,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.template.loader import render_to_string
 
@@ -86,7 +87,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     def _recheck(self) -> str | None:
         user = self.scope["user"]
-        if not type(user).objects.filter(pk=user.pk, is_active=True).exists():
+        if not get_user_model().objects.filter(pk=user.pk, is_active=True).exists():
             return None
         return self.group_for(user)
 

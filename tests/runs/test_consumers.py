@@ -163,6 +163,34 @@ async def test_a_removed_member_is_cut_off(team, run, settings):
     await contributor.disconnect()
 
 
+async def test_a_member_on_a_real_server_passes_the_recheck(team, run, settings, monkeypatch):
+    """Through the real ASGI stack the socket's user is a lazy object: the
+    re-check must still find the member (it once raised and closed every
+    socket after its first re-check)."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    settings.WS_RECHECK_SECONDS = 0
+    portal = LivePortal()
+    try:
+        client = Client()
+        client.force_login(team.reader)
+        async with ws_connect(
+            f"ws://127.0.0.1:{portal.port}/ws/runs/{run.pk}/",
+            origin=portal.url,
+            additional_headers={"Cookie": f"sessionid={client.cookies['sessionid'].value}"},
+        ) as ws:
+            await ws.send(json.dumps({"after": -1}))
+            await database_sync_to_async(store)(run, ["first\n"])
+            await database_sync_to_async(store)(run, ["second\n"], start=1)
+            texts = []
+            while len(texts) < 2:
+                frame = await asyncio.wait_for(ws.recv(), timeout=10)
+                if frame.startswith("{"):
+                    texts += [c["text"] for c in json.loads(frame)["chunks"]]
+            assert texts == ["first\n", "second\n"]
+    finally:
+        portal.stop()
+
+
 async def test_a_removed_member_keeps_the_socket_until_the_recheck_is_due(team, run, settings):
     """The recheck is cached (a query per push would cost every page): within
     WS_RECHECK_SECONDS, which is under a minute, the socket stays open."""
