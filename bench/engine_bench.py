@@ -50,7 +50,7 @@ from django.test import Client  # noqa: E402
 
 from compute.models import ComputeTarget, TargetState  # noqa: E402
 from runs import services  # noqa: E402
-from runs.models import Run, RunLogChunk  # noqa: E402
+from runs.models import TERMINAL, Run, RunLogChunk  # noqa: E402
 from tests import servers  # noqa: E402
 
 # Prints 10 lines a second until the deadline (seconds since the epoch), then
@@ -228,7 +228,7 @@ def scenario(portal: Portal, target, n: int, seconds: int, label: str, sshd_log:
     idle = statistics.median(portal.recheck_seconds(target) for _ in range(3))
     started = time.time()
     # Every run prints until the same moment: launches spread over time still overlap.
-    launch_allowance = max(30, n / 2)
+    launch_allowance = max(30, n / 1.5)
     deadline = started + launch_allowance + seconds
     runs = portal.submit_many(target, n, deadline)
     latencies: list[float] = []
@@ -237,9 +237,15 @@ def scenario(portal: Portal, target, n: int, seconds: int, label: str, sshd_log:
         None, lambda: asyncio.run(follow_all(portal, runs, latencies, deadline + 300))
     )
     ids = [r.pk for r in runs]
-    wait(lambda: Run.objects.filter(pk__in=ids, status="Running").count() == n, timeout=launch_allowance)
+    wait(
+        lambda: Run.objects.filter(pk__in=ids, status__in=["Running", *TERMINAL]).count() == n,
+        timeout=launch_allowance + seconds,
+    )
     all_running = time.time()
-    print(f"[{label}] {n} runs running {all_running - started:.0f} s after the first submit", flush=True)
+    failed = Run.objects.filter(pk__in=ids, status__in=TERMINAL).values_list("error", flat=True)
+    print(f"[{label}] {n} runs launched {all_running - started:.0f} s after the first submit", flush=True)
+    if failed:
+        print(f"[{label}] {len(failed)} runs already ended: {sorted(set(failed))[:3]}", flush=True)
     cpu0, wall0 = cpu_seconds(portal.proc.pid), time.monotonic()
     ssh0 = sshd_log.read_text().count("req exec") if sshd_log else 0
     time.sleep(min(10, seconds / 4))
@@ -250,7 +256,9 @@ def scenario(portal: Portal, target, n: int, seconds: int, label: str, sshd_log:
         (sshd_log.read_text().count("req exec") - ssh0) / (time.monotonic() - wall0) if sshd_log else None
     )
     counts = loop.run_until_complete(task)
-    wait(lambda: Run.objects.filter(pk__in=ids, status="Completed").count() == n, timeout=300)
+    wait(lambda: Run.objects.filter(pk__in=ids, status__in=TERMINAL).count() == n, timeout=300)
+    completed = Run.objects.filter(pk__in=ids, status="Completed").count()
+    print(f"[{label}] runs completed: {completed} of {n}")
     printed = stored = 0
     for run in runs:
         text = "".join(RunLogChunk.objects.filter(run=run, stream="stdout").values_list("text", flat=True))

@@ -30,6 +30,7 @@ import hashlib
 import os
 import re
 import tarfile
+import threading
 from pathlib import Path, PurePosixPath
 
 from .base import BackendError, LaunchSpec, RunState
@@ -365,7 +366,7 @@ def tree_digest(archive: Path) -> str:
             else:
                 lines.append(f"{digest.hexdigest()}  {name}\n".encode())
     result = hashlib.sha256(b"".join(sorted(lines))).hexdigest()
-    tmp = cached.with_name(f"{cached.name}.{os.getpid()}")
+    tmp = cached.with_name(f"{cached.name}.{os.getpid()}.{threading.get_native_id()}")
     tmp.write_text(result)
     tmp.replace(cached)
     return result
