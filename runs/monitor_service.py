@@ -48,6 +48,8 @@ FOLLOWED = (
 BUSY_INTERVAL = 0.005  # a target with a run printing faster than it is read is polled again at once
 FLOOD_BYTES = 64 * 1024  # bytes moved in one read that count as such a run
 UNREACHABLE_INTERVAL = 2.0
+RUNS_PER_INTERVAL = 10  # up to this many runs, a target is polled at its kind's interval
+MAX_INTERVAL = 0.5
 CLAIM_BATCH = 200
 
 
@@ -228,7 +230,11 @@ class MonitorService:
             return UNREACHABLE_INTERVAL
         with batched_pushes():
             most = self._step_all(group, backend, followers, states)
-        return BUSY_INTERVAL if most >= FLOOD_BYTES else backend.poll_interval
+        if most >= FLOOD_BYTES:
+            return BUSY_INTERVAL
+        # A target with many runs is polled less often: each tick's work grows
+        # with its runs, and more lines per read make fewer, larger writes.
+        return min(MAX_INTERVAL, backend.poll_interval * max(1.0, len(followers) / RUNS_PER_INTERVAL))
 
     def _step_all(self, group: TargetGroup, backend, followers, states) -> int:
         """Each follower's share of the poll; the most bytes one of them moved."""
