@@ -22,7 +22,7 @@ from compute.backends.base import BackendError
 from compute.backends.runner import READ_LIMIT
 
 from . import snapshots
-from .lease import LeaseLost, finish_run, update_run
+from .lease import finish_run, update_run
 from .live import push_log, push_run
 from .models import EnvironmentCache, Metric, Output, Run, RunLogChunk, RunStatus
 from .outputs import OutputsError, unpack_outputs
@@ -56,91 +56,70 @@ class RunFollower:
     def pk(self) -> int:
         return self.run.pk
 
-    def step(self, backend, state) -> tuple[bool, int]:
-        """One poll's worth of work: (whether the run is done, bytes moved)."""
-        if state.missing:
-            self._fail_vanished("The run folder is gone from the target.")
-            return True, 0
+    # ---- reading (outside any transaction) ---------------------------------------------
+    def read(self, backend, state) -> "Reading":
+        """The new bytes of the run's files, cut at whole lines while the job runs."""
         if "phase" in self.known:
             state.phase = "running"  # no longer read: it does not change once running
-        moved = self.pump(backend, state, final=state.ended)
+        run = self.run
+        offsets = {**run.log_offsets, "metrics": run.metrics_offset}
+        # Sizes from the poll are only a hint while the job runs; once it ended, read everything.
+        data = backend.read_logs(self.handle, offsets, None if state.ended else state.sizes)
+        consumed, texts = {}, {}
+        for name, raw in data.items():
+            take = _complete(raw, final=state.ended)
+            consumed[name] = take
+            texts[name] = raw[:take].decode("utf-8", errors="replace")
+        return Reading(state, consumed, texts)
+
+    def needs_storing(self, reading: "Reading") -> bool:
+        return bool(reading.moved or self._phase_fields(reading.state, self.run))
+
+    def seen(self, state) -> None:
+        """Note what the poll no longer needs to read for this run."""
         if state.phase == "running":
             self.known.add("phase")
         if state.env_result:
             self.known.add("env")
-        if state.ended and not moved:
-            self.finalize(backend, state)
-            return True, 0
-        return False, moved
 
-    # Reads new bytes, stores them as chunks and metric rows with the new
-    # offsets in one transaction, and pushes only after commit. Returns the
-    # number of bytes consumed.
-    def pump(self, backend, state, *, final: bool) -> int:
-        run = self.run
-        offsets = {**run.log_offsets, "metrics": run.metrics_offset}
-        # Sizes from the poll are only a hint while the job runs; once it ended, read everything.
-        data = backend.read_logs(self.handle, offsets, None if final else state.sizes)
-        consumed, texts = {}, {}
-        for name, raw in data.items():
-            take = _complete(raw, final=final)
-            consumed[name] = take
-            texts[name] = raw[:take].decode("utf-8", errors="replace")
-        moved = sum(consumed.values())
-        renew = run.lease_expires_at is None or run.lease_expires_at - timezone.now() < timedelta(
-            seconds=settings.RUN_LEASE_SECONDS / 2
-        )
-        if not moved and not renew and not self._phase_fields(state, run):
-            return 0
-        with transaction.atomic():
-            locked = (
-                Run.objects.select_for_update(of=("self",))
-                .select_related("target", "snapshot")
-                .get(pk=run.pk)
-            )
-            if locked.lease_owner != self.owner:
-                raise LeaseLost
-            fields = self._phase_fields(state, locked)
-            points, notes = parse_metrics(texts.get("metrics", ""))
-            if notes:
-                texts["system"] = texts.get("system", "") + "".join(f"{note}\n" for note in notes)
-            kept = _cap_log(locked, texts, fields)
-            seq = locked.next_seq
-            chunks = []
-            for stream in ("system", "stdout", "stderr"):
-                for piece in _pieces(kept.get(stream, "")):
-                    chunks.append(RunLogChunk(run=locked, seq=seq, stream=stream, text=piece))
-                    seq += 1
-            RunLogChunk.objects.bulk_create(chunks)
-            metrics = Metric.objects.bulk_create([Metric(run=locked, **point) for point in points])
-            _record_environment(locked, state)
-            locked.log_offsets = {
-                name: int(locked.log_offsets.get(name, 0)) + consumed.get(name, 0)
-                for name in ("stdout", "stderr", "system")
-            }
-            locked.metrics_offset += consumed.get("metrics", 0)
-            locked.next_seq = seq
-            now = timezone.now()
-            locked.lease_expires_at = now + timedelta(seconds=settings.RUN_LEASE_SECONDS)
-            locked.heartbeat_at = now
-            for name, value in fields.items():
-                setattr(locked, name, value)
-            locked.save(
-                update_fields=[
-                    "log_offsets",
-                    "metrics_offset",
-                    "next_seq",
-                    "lease_expires_at",
-                    "heartbeat_at",
-                    "log_bytes",
-                    *fields,
-                ]
-            )
-            push_log(locked.pk, chunks, metrics)
-            if fields:
-                push_run(locked)
-        self.run = locked
-        return moved
+    # ---- storing (inside the tick's transaction, on the row locked for it) ------------
+    def apply(self, locked: Run, reading: "Reading") -> tuple[list, list, dict]:
+        """Chunks and metric points to store, and the row's changed status fields;
+        sets the new offsets and seq on ``locked``."""
+        state, consumed, texts = reading.state, reading.consumed, reading.texts
+        fields = self._phase_fields(state, locked)
+        points, notes = parse_metrics(texts.get("metrics", ""))
+        if notes:
+            texts["system"] = texts.get("system", "") + "".join(f"{note}\n" for note in notes)
+        kept = _cap_log(locked, texts, fields)
+        seq = locked.next_seq
+        chunks = []
+        for stream in ("system", "stdout", "stderr"):
+            for piece in _pieces(kept.get(stream, "")):
+                chunks.append(RunLogChunk(run=locked, seq=seq, stream=stream, text=piece))
+                seq += 1
+        metrics = [Metric(run=locked, **point) for point in points]
+        locked.log_offsets = {
+            name: int(locked.log_offsets.get(name, 0)) + consumed.get(name, 0)
+            for name in ("stdout", "stderr", "system")
+        }
+        locked.metrics_offset += consumed.get("metrics", 0)
+        locked.next_seq = seq
+        now = timezone.now()
+        locked.lease_expires_at = now + timedelta(seconds=settings.RUN_LEASE_SECONDS)
+        locked.heartbeat_at = now
+        for name, value in fields.items():
+            setattr(locked, name, value)
+        return chunks, metrics, fields
+
+    def pump(self, backend, state) -> int:
+        """Read and store one run on its own (a tick stores all of its runs
+        at once: store_readings). Returns the bytes consumed."""
+        reading = self.read(backend, state)
+        if self.needs_storing(reading):
+            store_readings([(self, reading)], self.owner)
+        self.seen(state)
+        return reading.moved
 
     @staticmethod
     def _phase_fields(state, run: Run) -> dict:
@@ -259,6 +238,59 @@ class RunFollower:
             system_note(run, self.owner, f"Outputs: {unpacked.skipped_reason}")
         Output.objects.filter(run=run).delete()
         Output.objects.bulk_create(Output(run=run, path=path, size=size) for path, size in unpacked.files)
+
+
+class Reading:
+    """What one poll read of a run: the state, and the whole lines to store."""
+
+    def __init__(self, state, consumed: dict, texts: dict):
+        self.state, self.consumed, self.texts = state, consumed, texts
+        self.moved = sum(consumed.values())
+
+
+RUN_FIELDS = ["log_offsets", "metrics_offset", "next_seq", "lease_expires_at", "heartbeat_at", "log_bytes"]
+
+
+def store_readings(items: list[tuple[RunFollower, Reading]], owner: str) -> list[RunFollower]:
+    """Store what a tick read for many runs in one transaction: one locking
+    read, one insert of chunks, one of metric points, one update of the runs
+    (rows whose status changed are saved on their own, which is rare). Pushes
+    go out after commit. Returns the followers whose lease was taken over."""
+    if not items:
+        return []
+    lost = []
+    with transaction.atomic():
+        rows = {
+            row.pk: row
+            for row in Run.objects.select_for_update(of=("self",))
+            .select_related("target", "snapshot")
+            .filter(pk__in=[follower.pk for follower, _ in items])
+        }
+        chunks, metrics, updated, changed = [], [], [], []
+        for follower, reading in items:
+            row = rows.get(follower.pk)
+            if row is None or row.lease_owner != owner:
+                lost.append(follower)
+                continue
+            run_chunks, run_metrics, fields = follower.apply(row, reading)
+            chunks += run_chunks
+            metrics += run_metrics
+            _record_environment(row, reading.state)
+            (changed if fields else updated).append((row, fields, run_chunks, run_metrics))
+        RunLogChunk.objects.bulk_create(chunks)
+        Metric.objects.bulk_create(metrics)
+        if updated:
+            Run.objects.bulk_update([row for row, *_ in updated], RUN_FIELDS)
+        for row, fields, *_ in changed:
+            row.save(update_fields=[*RUN_FIELDS, *fields])
+        for row, fields, run_chunks, run_metrics in updated + changed:
+            push_log(row.pk, run_chunks, run_metrics)
+            if fields:
+                push_run(row)
+    for follower, _ in items:
+        if follower.pk in rows and follower not in lost:
+            follower.run = rows[follower.pk]
+    return lost
 
 
 # ---- helpers ---------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from compute.backends.docker_runs import backend_for_run, run_backend_key
 from .lease import LeaseLost, claim_for_monitor, finish_run, hand_back, owner_token, renew
 from .live import batched_pushes
 from .models import Run, RunStatus
-from .monitor import RunFollower
+from .monitor import Reading, RunFollower, store_readings
 
 log = logging.getLogger(__name__)
 
@@ -237,13 +237,48 @@ class MonitorService:
         return min(MAX_INTERVAL, backend.poll_interval * max(1.0, len(followers) / RUNS_PER_INTERVAL))
 
     def _step_all(self, group: TargetGroup, backend, followers, states) -> int:
-        """Each follower's share of the poll; the most bytes one of them moved."""
-        most = 0
+        """Read every run's new output, store it all in one transaction, then
+        finalize the runs that ended; the most bytes one run moved."""
+        readings = []
         for follower, state in zip(followers, states, strict=True):
-            result = self._guard(follower, lambda f=follower, s=state: f.step(backend, s), backend=backend)
-            done, moved = result if isinstance(result, tuple) else (bool(result), 0)
-            most = max(most, moved)
-            self._drop_if(group, follower, done)
+            if state.missing:
+                self._drop_if(
+                    group,
+                    follower,
+                    self._guard(
+                        follower,
+                        lambda f=follower: (
+                            f._fail_vanished("The run folder is gone from the target.") or True
+                        ),
+                    ),
+                )
+                continue
+            reading = self._guard(follower, lambda f=follower, s=state: f.read(backend, s))
+            if isinstance(reading, Reading):
+                readings.append((follower, reading))
+            else:
+                self._drop_if(group, follower, reading)
+        try:
+            lost = store_readings([(f, r) for f, r in readings if f.needs_storing(r)], self.owner)
+        except Exception:
+            log.exception("Monitor service: storing a tick of %s failed", group.key)
+            return 0
+        for follower in lost:
+            log.info("Run %s: lease taken over by another monitor", follower.pk)
+            self._drop_if(group, follower, True)
+        most = 0
+        for follower, reading in readings:
+            if follower in lost:
+                continue
+            follower.seen(reading.state)
+            most = max(most, reading.moved)
+            if reading.state.ended and not reading.moved:
+                done = self._guard(
+                    follower,
+                    lambda f=follower, s=reading.state: f.finalize(backend, s) or True,
+                    backend=backend,
+                )
+                self._drop_if(group, follower, done)
         return most
 
     def _still_followed(self, group: TargetGroup, follower: RunFollower, status) -> bool:
