@@ -48,7 +48,7 @@ FOLLOWED = (
 BUSY_INTERVAL = 0.005  # a target with a run printing faster than it is read is polled again at once
 FLOOD_BYTES = 64 * 1024  # bytes moved in one read that count as such a run
 UNREACHABLE_INTERVAL = 2.0
-RUNS_PER_INTERVAL = 10  # up to this many runs, a target is polled at its kind's interval
+RUNS_PER_INTERVAL = 25  # up to this many runs, a target is polled at its kind's interval
 MAX_INTERVAL = 0.5
 CLAIM_BATCH = 200
 
@@ -181,6 +181,7 @@ class MonitorService:
     # ---- one tick of one target -----------------------------------------------------------
     def _tick(self, group: TargetGroup) -> None:
         interval = UNREACHABLE_INTERVAL
+        started = time.monotonic()  # the interval counts from the tick's start, not its end
         try:
             with contextlib.suppress(Exception):
                 close_old_connections()
@@ -192,7 +193,7 @@ class MonitorService:
         except Exception:
             log.exception("Monitor service: a tick of %s failed", group.key)
         finally:
-            group.due = time.monotonic() + interval
+            group.due = started + interval
             if not group.followers:  # idle: do not hold a database connection per pool thread
                 with contextlib.suppress(Exception):
                     connections.close_all()
