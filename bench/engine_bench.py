@@ -1,7 +1,7 @@
 """Many concurrent runs on one worker process: the monitor service's figures.
 
     python bench/engine_bench.py --runs 200 --seconds 60            # local target, embedded default
-    python bench/engine_bench.py --ssh --runs 50 --seconds 60       # + an SSH target on a loopback sshd (root)
+    python bench/engine_bench.py --ssh --ssh-runs 50 --seconds 60   # + an SSH target on a loopback sshd (root)
 
 The portal runs as `manage.py serve` on its embedded default (SQLite, the
 Celery worker and the monitor service inside that one process). N runs each
@@ -306,6 +306,7 @@ def main():
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--ssh", action="store_true")
+    parser.add_argument("--ssh-runs", type=int, default=50)
     args = parser.parse_args()
     portal = Portal()
     try:
@@ -313,7 +314,9 @@ def main():
         if args.ssh:
             env, server, target = ssh_target(portal, Path(tempfile.mkdtemp(prefix="bench-ssh-")))
             try:
-                scenario(portal, target, args.runs, args.seconds, "ssh", sshd_log=server.folder / "sshd.log")
+                scenario(
+                    portal, target, args.ssh_runs, args.seconds, "ssh", sshd_log=server.folder / "sshd.log"
+                )
             finally:
                 server.stop()
                 env.close()

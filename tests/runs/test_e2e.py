@@ -175,3 +175,17 @@ def test_cancel_from_the_run_page(page, portal_url, team, local_target, submit):
     run.refresh_from_db()
     assert run.status == RunStatus.CANCELED
     shot(page, "10-run-canceled")
+
+
+def test_a_run_over_its_log_cap_says_so_on_its_page(page, portal_url, team, local_target, submit, settings):
+    settings.RUN_LOG_MAX_BYTES = 4_000
+    script = "for i in range(2000):\n    print(f'line {i:05d} ' + 'x' * 40)\n"
+    run = submit(local_target, {"train.py": script})
+    sign_in(page, portal_url, team.reader)
+    page.goto(f"{portal_url}/runs/{run.pk}/")
+    page.wait_for_selector(f"#run-{run.pk}-badge:has-text('Completed')", timeout=60_000)
+    banner = page.locator(f"#run-{run.pk}-log-truncated").inner_text()
+    assert "The stored log was truncated" in banner
+    page.wait_for_selector(f"#run-{run.pk}-log:has-text('reached its')", timeout=10_000)
+    assert "line 01999" not in page.locator(f"#run-{run.pk}-log").inner_text()
+    shot(page, "09-run-log-truncated")
