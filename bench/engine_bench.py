@@ -36,7 +36,7 @@ os.environ.update(
     PORTAL_VAR_DIR=VAR,
     ALLOWED_HOSTS="127.0.0.1,localhost",
     # Runs are stored here and picked up by the server's reaper (its broker is in-process).
-    PORTAL_RUN_REQUEUE_AFTER="0",
+    PORTAL_RUN_REQUEUE_AFTER="3",
     PORTAL_RUN_REAP_INTERVAL="1",
 )
 
@@ -307,10 +307,12 @@ def main():
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--ssh", action="store_true")
     parser.add_argument("--ssh-runs", type=int, default=50)
+    parser.add_argument("--no-local", action="store_true", help="only the SSH scenario")
     args = parser.parse_args()
     portal = Portal()
     try:
-        scenario(portal, portal.local_target(), args.runs, args.seconds, "local")
+        if not args.no_local:
+            scenario(portal, portal.local_target(), args.runs, args.seconds, "local")
         if args.ssh:
             env, server, target = ssh_target(portal, Path(tempfile.mkdtemp(prefix="bench-ssh-")))
             try:

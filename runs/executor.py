@@ -89,21 +89,24 @@ def reap() -> int:
     from .tasks import prepare_run
 
     now = timezone.now()
-    waiting = timedelta(seconds=settings.RUN_REQUEUE_AFTER)
-    stale = (
+    waiting = now - timedelta(seconds=settings.RUN_REQUEUE_AFTER)
+    # heartbeat_at marks a queued run's last re-queue: a backlog of runs
+    # waiting in the broker is queued again once per RUN_REQUEUE_AFTER, not at
+    # every reap (which would pile up duplicates behind the backlog).
+    not_lately = Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=waiting)
+    stale = list(
         Run.objects.filter(handle={})
         .filter(
-            Q(status=RunStatus.QUEUED, queued_at__lt=now - waiting, lease_owner="")
+            Q(status=RunStatus.QUEUED, queued_at__lt=waiting, lease_owner="") & not_lately
             | Q(status__in=(RunStatus.PREPARING, RunStatus.CANCEL_REQUESTED), lease_expires_at__lt=now)
             | Q(status__in=(RunStatus.PREPARING, RunStatus.CANCEL_REQUESTED), lease_expires_at__isnull=True)
         )
         .values_list("pk", flat=True)
     )
-    count = 0
+    Run.objects.filter(pk__in=stale, status=RunStatus.QUEUED).update(heartbeat_at=now)
     for pk in stale:
         prepare_run.delay(pk)
-        count += 1
-    return count
+    return len(stale)
 
 
 # ---- prepare and launch -----------------------------------------------------------------------

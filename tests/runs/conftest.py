@@ -102,3 +102,11 @@ def submit(team, make_snapshot):
         )
 
     return _submit
+
+
+@pytest.fixture
+def idle_run(local_target, submit, monkeypatch):
+    """A submitted run that nobody executes (the test stores its chunks by
+    hand): a Celery worker left running by earlier tests must not run it."""
+    monkeypatch.setattr("runs.tasks.prepare_run.delay", lambda run_id: None)
+    return submit(local_target, {"train.py": "print(1)\n"})

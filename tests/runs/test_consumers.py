@@ -17,7 +17,6 @@ from websockets.asyncio.client import connect as ws_connect
 
 from portal.models import Membership
 from portal.routing import websocket_urlpatterns
-from runs import services
 from runs.live import push_log
 from runs.models import Metric, RunLogChunk
 from tests.servers import LivePortal
@@ -26,23 +25,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def run(team, local_target, make_snapshot, monkeypatch):
-    """A submitted run that nobody executes: these tests push by hand, and a
-    Celery worker left running by earlier tests must not push as well."""
-    monkeypatch.setattr("runs.tasks.prepare_run.delay", lambda run_id: None)
-    snapshot = make_snapshot({"train.py": "print(1)\n"})
-    with transaction.atomic():
-        run = services.run_submit(
-            workspace=team.workspace,
-            user=team.contributor,
-            experiment_name="exp1",
-            snapshot=snapshot,
-            script="train.py",
-            arguments=[],
-            target=local_target,
-            environment={"kind": "user", "interpreter": "python3"},
-        )
-    return run
+def run(idle_run):
+    return idle_run
 
 
 def store(run, texts, start=0):

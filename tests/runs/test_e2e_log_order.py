@@ -7,7 +7,6 @@ import json
 import pytest
 from django.db import transaction
 
-from runs import services
 from runs.models import RunLogChunk
 from tests.factories import PASSWORD
 from tests.servers import LivePortal
@@ -20,22 +19,6 @@ def portal():
     portal = LivePortal()
     yield portal
     portal.stop()
-
-
-@pytest.fixture
-def idle_run(team, local_target, make_snapshot, monkeypatch):
-    """A run nobody executes: the test stores its chunks by hand."""
-    monkeypatch.setattr("runs.tasks.execute_run.delay", lambda run_id: None)
-    return services.run_submit(
-        workspace=team.workspace,
-        user=team.contributor,
-        experiment_name="exp1",
-        snapshot=make_snapshot({"train.py": "print(1)\n"}),
-        script="train.py",
-        arguments=[],
-        target=local_target,
-        environment={"kind": "user", "interpreter": "python3"},
-    )
 
 
 def store(run, start, stop):

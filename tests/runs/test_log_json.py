@@ -7,7 +7,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from runs import services
 from runs.models import RunLogChunk
 from runs.views import LOG_PAGE_MAX
 
@@ -15,17 +14,8 @@ TOTAL = 12_000
 
 
 @pytest.fixture
-def long_run(team, local_target, make_snapshot):
-    run = services.run_submit(
-        workspace=team.workspace,
-        user=team.contributor,
-        experiment_name="exp1",
-        snapshot=make_snapshot({"train.py": "print(1)\n"}),
-        script="train.py",
-        arguments=[],
-        target=local_target,
-        environment={"kind": "user", "interpreter": "python3"},
-    )
+def long_run(idle_run):
+    run = idle_run
     RunLogChunk.objects.bulk_create(
         [RunLogChunk(run=run, seq=i, stream="stdout", text=f"line {i}\n") for i in range(TOTAL)],
         batch_size=4000,

@@ -244,3 +244,36 @@ def test_one_monitor_at_a_time_and_a_stale_one_stops_writing(team, local_target,
         lease.update_run(first, "first", substep="stale write")
     run.refresh_from_db()
     assert run.substep != "stale write"
+
+
+def test_the_reaper_requeues_a_lost_preparation_once_per_interval(
+    team, local_target, make_snapshot, monkeypatch
+):
+    """A queued run whose task was lost is queued again; a backlog is not
+    queued again at every reap (duplicates would pile up behind it)."""
+    queued = []
+    monkeypatch.setattr("runs.tasks.prepare_run.delay", queued.append)
+    snapshot = make_snapshot({"train.py": "print(1)"})
+    old = timezone.now() - timedelta(seconds=settings.RUN_REQUEUE_AFTER + 5)
+    run = Run.objects.create(
+        workspace=team.workspace,
+        experiment=services.experiment_get_or_create(workspace=team.workspace, user=team.owner, name="reap"),
+        snapshot=snapshot,
+        script="train.py",
+        target=local_target,
+        status=RunStatus.QUEUED,
+        queued_at=old,
+    )
+    Run.objects.create(  # queued just now: its task is on its way
+        workspace=team.workspace,
+        experiment=run.experiment,
+        snapshot=snapshot,
+        script="train.py",
+        target=local_target,
+        status=RunStatus.QUEUED,
+        queued_at=timezone.now(),
+    )
+    assert executor.reap() == 1 and queued == [run.pk]
+    assert executor.reap() == 0, "queued again before RUN_REQUEUE_AFTER passed"
+    Run.objects.filter(pk=run.pk).update(heartbeat_at=old)
+    assert executor.reap() == 1 and queued == [run.pk, run.pk]
