@@ -62,6 +62,7 @@ class TargetGroup:
         self.backend = None
         self.due = 0.0
         self.busy = False
+        self.joined = False  # a run joined during a tick: poll again at once, for its first lines
 
 
 class MonitorService:
@@ -151,6 +152,7 @@ class MonitorService:
                 group = self.groups[key] = TargetGroup(key)
             group.followers[run.pk] = RunFollower(run, self.owner)
             group.due = 0.0
+            group.joined = group.busy
 
     def _renew(self) -> None:
         mine = self.run_ids()
@@ -193,7 +195,8 @@ class MonitorService:
         except Exception:
             log.exception("Monitor service: a tick of %s failed", group.key)
         finally:
-            group.due = started + interval
+            group.due = 0.0 if group.joined else started + interval
+            group.joined = False
             if not group.followers:  # idle: do not hold a database connection per pool thread
                 with contextlib.suppress(Exception):
                     connections.close_all()
