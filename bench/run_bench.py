@@ -179,13 +179,16 @@ class Bench:
             f"ws://127.0.0.1:{self.port}/ws/runs/{run.pk}/",
             additional_headers={"Origin": f"http://127.0.0.1:{self.port}", "Cookie": self.cookie},
         ) as ws:
-            await ws.send(json.dumps({"after": 100000}))  # live pushes only
+            await ws.send(json.dumps({"after": -1}))
             while len(delays) < 250:
                 frame = await asyncio.wait_for(ws.recv(), 30)
                 now = time.time()
                 if not frame.startswith("{"):
                     continue
-                for chunk in json.loads(frame)["chunks"]:
+                frame = json.loads(frame)
+                if frame.get("reset_metrics"):  # the backfill: printed before the socket opened
+                    continue
+                for chunk in frame["chunks"]:
                     for line in chunk["text"].splitlines():
                         delays.append(now - float(line))
         return delays

@@ -145,11 +145,12 @@ pid=$!
 # Wait (a few ms) until setsid has made the job a session leader, and note
 # its start time: cancel signals this session only while both still match.
 start=""; i=0
-while [ -d /proc/self ] && [ $i -lt 400 ]; do
+while [ -d /proc/self ] && [ $i -lt 600 ]; do
   st=""; read -r st < "/proc/$pid/stat" 2>/dev/null || break
   stat_fields ${st##*) }
   [ "$sid" = "$pid" ] && break
-  start=""; i=$((i+1)); sleep 0.005
+  start=""; i=$((i+1))
+  [ $i -gt 200 ] && sleep 0.005  # setsid is usually there within the first, fork-free, reads
 done
 echo "$pid $start" > "$rd/launch.pid"
 echo "pid=$pid"; echo "start=$start"
