@@ -158,6 +158,9 @@ class PodmanService:
         self.socket = folder / "podman.sock"
         self.process = subprocess.Popen(
             ["podman", "system", "service", "--time=0", f"unix://{self.socket}"],
+            # conmon writes a file named "oom" into its working directory when a
+            # container is OOM-killed: not into the checkout.
+            cwd=folder,
             stdout=subprocess.DEVNULL,
             stderr=(folder / "service.log").open("w"),
         )
