@@ -14,6 +14,7 @@ from runs.models import EnvironmentCache, Metric, RunStatus
 from tests.conftest import wait_for
 
 from .test_execution import assert_gapless, finished, text_of
+from .test_recovery import alive
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -21,15 +22,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def rss_kb() -> int:
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as f:
-        return ") Z" not in f.read()
 
 
 PLANTS_PID_1 = """
