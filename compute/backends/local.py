@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from functools import cached_property
 from pathlib import Path
 
 from django.conf import settings
@@ -44,6 +45,12 @@ class LocalBackend(RunnerMixin, Backend):
     def workdir(self) -> str:
         return self.target.config.get("workdir") or settings.LOCAL_WORKDIR
 
+    @cached_property
+    def account(self):
+        """The run user, looked up once per backend: a monitor keeps one backend
+        for many ticks, and every file it reads back checks the owner."""
+        return local_user.run_account()
+
     # The page says so when runs here have the portal's own rights (not root).
     runs_with_portal_rights = property(lambda self: local_user.runs_with_portal_rights())
 
@@ -70,7 +77,7 @@ class LocalBackend(RunnerMixin, Backend):
     # ---- run primitives (see runner.py) ----------------------------------------
     def _sh(self, script, args, *, timeout=None):
         # As root: the run's user, a clean environment, no supplementary groups.
-        account = local_user.run_account()
+        account = self.account
         local_user.prepare_workdir(self.workdir, account)
         try:
             result = subprocess.run(
@@ -89,7 +96,7 @@ class LocalBackend(RunnerMixin, Backend):
         return result.returncode, result.stdout, result.stderr
 
     def _put_snapshot(self, sha256, archive):
-        account = local_user.run_account()
+        account = self.account
         if account is None:
             # Same user: extract straight from the portal's own store.
             return str(archive), False
@@ -103,7 +110,7 @@ class LocalBackend(RunnerMixin, Backend):
 
     def _read(self, path, offset, limit):
         try:
-            with local_user.open_run_file(path, local_user.run_account()) as f:
+            with local_user.open_run_file(path, self.account) as f:
                 f.seek(offset)
                 return f.read(limit)
         except FileNotFoundError:
@@ -114,7 +121,7 @@ class LocalBackend(RunnerMixin, Backend):
             return b""
 
     def _fetch(self, path, dest):
-        with local_user.open_run_file(path, local_user.run_account()) as src, open(dest, "wb") as out:
+        with local_user.open_run_file(path, self.account) as src, open(dest, "wb") as out:
             shutil.copyfileobj(src, out)
 
     # ---- the batched poll, without a subprocess ----------------------------------
@@ -134,15 +141,15 @@ class LocalBackend(RunnerMixin, Backend):
         alive = session_leader_alive(str(handle.get("pid", "")), str(handle.get("start", "")))
         state = RunState(alive=alive, canceled=(rd / "canceled").exists())
         if not alive:
-            state.exit_code = parse_exit_code(_read_capped(rd / "exit_code", 32))
-            failure = _read_capped(rd / "failure", 1000)
+            state.exit_code = parse_exit_code(self._read_capped(rd / "exit_code", 32))
+            failure = self._read_capped(rd / "failure", 1000)
             state.failure = (failure or "").split("\n", 1)[0].replace("\r", "")
         if "phase" not in seen:
-            state.phase = "".join(c for c in (_read_capped(rd / "phase", 16) or "") if "a" <= c <= "z")
+            state.phase = "".join(c for c in (self._read_capped(rd / "phase", 16) or "") if "a" <= c <= "z")
         if "env" not in seen:
             state.env_result = "".join(
                 c
-                for c in (_read_capped(rd / "env_result", 200) or "")
+                for c in (self._read_capped(rd / "env_result", 200) or "")
                 if c.isascii() and (c.isalnum() or c == " ")
             ).lower()
         sizes = {}
@@ -151,6 +158,14 @@ class LocalBackend(RunnerMixin, Backend):
                 sizes[name] = os.stat(rd / filename).st_size
         state.sizes = sizes or None
         return state
+
+    def _read_capped(self, path: Path, limit: int) -> str | None:
+        # Through open_run_file: a run could swap its `failure` file for a link to the keys.
+        try:
+            with local_user.open_run_file(str(path), self.account) as f:
+                return f.read(limit).decode(errors="replace")
+        except (OSError, BackendError):
+            return None
 
 
 def session_leader_alive(pid: str, start: str) -> bool:
@@ -168,15 +183,6 @@ def session_leader_alive(pid: str, start: str) -> bool:
         return False
     state, session, started = fields[0], fields[3], fields[19]
     return state != "Z" and session == pid and (not start or started == start)
-
-
-def _read_capped(path: Path, limit: int) -> str | None:
-    # Through open_run_file: a run could swap its `failure` file for a link to the keys.
-    try:
-        with local_user.open_run_file(str(path), local_user.run_account()) as f:
-            return f.read(limit).decode(errors="replace")
-    except (OSError, BackendError):
-        return None
 
 
 def local_target(*, workspace):

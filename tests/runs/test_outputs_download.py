@@ -7,25 +7,13 @@ import zipfile
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 
-from runs import services
 from runs.models import Output
 from runs.monitor import outputs_dir
 
 
-def test_outputs_zip_is_streamed_valid_and_complete(
-    team, login, local_target, make_snapshot, settings, tmp_path
-):
+def test_outputs_zip_is_streamed_valid_and_complete(team, login, local_target, submit, settings, tmp_path):
     settings.VAR_DIR = tmp_path
-    run = services.run_submit(
-        workspace=team.workspace,
-        user=team.contributor,
-        experiment_name="exp1",
-        snapshot=make_snapshot({"train.py": "print(1)\n"}),
-        script="train.py",
-        arguments=[],
-        target=local_target,
-        environment={"kind": "user", "interpreter": "python3"},
-    )
+    run = submit(local_target, {"train.py": "print(1)\n"})
     root = outputs_dir(run) / "outputs"
     (root / "sub").mkdir(parents=True)
     contents = {

@@ -1,28 +1,16 @@
 """unpack_outputs: a run's outputs archive under limits, hostile members skipped."""
 
-import gzip
-import io
 import tarfile
 
 import pytest
 
 from runs.outputs import OutputsError, unpack_outputs
 
-from .archive_corpus import _special, _tar_header_bomb
+from .archive_corpus import _special, _tar_header_bomb, tar_bytes
 
 
 def write_tar(path, members):
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for member in members:
-            if isinstance(member, tarfile.TarInfo):
-                tar.addfile(member)
-            else:
-                name, data = member
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-    path.write_bytes(gzip.compress(buffer.getvalue()))
+    path.write_bytes(tar_bytes(members))
     return path
 
 

@@ -10,18 +10,9 @@ from runs.models import Run
 
 
 @pytest.fixture
-def run_with(team, local_target, make_snapshot):
+def run_with(local_target, submit):
     def _submit(environment: dict) -> Run:
-        return services.run_submit(
-            workspace=team.workspace,
-            user=team.contributor,
-            experiment_name="exp1",
-            snapshot=make_snapshot({"train.py": "print(1)\n"}),
-            script="train.py",
-            arguments=[],
-            target=local_target,
-            environment=environment,
-        )
+        return submit(local_target, {"train.py": "print(1)\n"}, environment=environment)
 
     return _submit
 
