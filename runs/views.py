@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -12,6 +12,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from portal.access import can_change, member_required
 from portal.models import Role
+from portal.streaming import streamed_file, streamed_response
 
 from . import monitor, selectors, services
 from .forms import RunSubmitForm
@@ -196,9 +197,7 @@ def run_log(request, pk):
         chunks = RunLogChunk.objects.filter(run=run, stream__in=streams).order_by("seq")
         yield from chunks.values_list("text", flat=True).iterator(chunk_size=500)
 
-    response = StreamingHttpResponse(lines(), content_type="text/plain; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="run-{run.pk}.log"'
-    return response
+    return streamed_response(lines(), content_type="text/plain; charset=utf-8", filename=f"run-{run.pk}.log")
 
 
 def _output_path(run, path: str) -> Path:
@@ -224,7 +223,7 @@ def run_output(request, pk, path):
     run = selectors.run_get(workspace=request.workspace, pk=pk)
     full = _output_path(run, path)
     content_type = mimetypes.guess_type(full.name)[0] or "application/octet-stream"
-    return FileResponse(open(full, "rb"), as_attachment=True, filename=full.name, content_type=content_type)  # noqa: SIM115
+    return streamed_file(full, content_type=content_type)
 
 
 @member_required()
@@ -235,8 +234,8 @@ def run_outputs_zip(request, pk):
     if not paths:
         raise Http404("This run has no outputs.")
     files = ((_output_file(run, path), f"outputs/{path}") for path in paths)
-    response = StreamingHttpResponse(
-        stream_zip((full, name) for full, name in files if full is not None), content_type="application/zip"
+    return streamed_response(
+        stream_zip((full, name) for full, name in files if full is not None),
+        content_type="application/zip",
+        filename=f"run-{run.pk}-outputs.zip",
     )
-    response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-outputs.zip"'
-    return response

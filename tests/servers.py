@@ -146,8 +146,16 @@ class LivePortal:
         self.start()
 
     def start(self):
+        from channels.layers import channel_layers
+
         from portal.asgi import application
 
+        # A fresh channel layer for every server: channels_redis binds its
+        # receive lock to the loop of the first consumer that waits, and a
+        # consumer still waiting when an earlier server's loop stopped would
+        # leave that lock held, bound to a dead loop ("bound to a different
+        # event loop" on every socket of the next server in this process).
+        channel_layers.backends.clear()
         config = uvicorn.Config(
             application, host="127.0.0.1", port=self.port, lifespan="off", log_level="warning"
         )

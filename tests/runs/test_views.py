@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from runs import services
 from runs.models import Experiment, Output, Run, RunLogChunk, RunStatus
+from tests.asgi import streamed_body
 
 from .conftest import folder_upload, zip_file
 
@@ -162,7 +163,7 @@ def test_log_backfill_after_seq_returns_exactly_the_missing_chunks(team, login, 
     data = json.loads(client.get(reverse("run-log", args=[run.pk]), {"after": 6, "format": "json"}).content)
     assert [c["seq"] for c in data["chunks"]] == [7, 8, 9]
     assert [c["text"] for c in data["chunks"]] == ["line 7\n", "line 8\n", "line 9\n"]
-    full = b"".join(client.get(reverse("run-log", args=[run.pk])).streaming_content).decode()
+    full = streamed_body(client.get(reverse("run-log", args=[run.pk]))).decode()
     assert full == "".join(f"line {i}\n" for i in range(10))
 
 
@@ -181,9 +182,10 @@ def test_outputs_download_one_and_zip(team, login, run, settings, tmp_path):
     Output.objects.create(run=run, path="sub/n.txt", size=2)
     client = login(team.reader)
     one = client.get(reverse("run-output", args=[run.pk, "sub/n.txt"]))
-    assert b"".join(one.streaming_content) == b"nn"
+    assert streamed_body(one) == b"nn"
+    assert one["Content-Length"] == "2" and 'filename="n.txt"' in one["Content-Disposition"]
     archive = zipfile.ZipFile(
-        io.BytesIO(b"".join(client.get(reverse("run-outputs-zip", args=[run.pk])).streaming_content))
+        io.BytesIO(streamed_body(client.get(reverse("run-outputs-zip", args=[run.pk]))))
     )
     assert sorted(archive.namelist()) == ["outputs/model.txt", "outputs/sub/n.txt"]
     assert client.get(reverse("run-output", args=[run.pk, "../../secret"])).status_code == 404
