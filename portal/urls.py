@@ -13,6 +13,7 @@ urlpatterns = [
     path("workspace/members/<int:pk>/", views.member_change, name="member-change"),
     path("compute/", include("compute.urls")),
     path("", include("runs.urls")),
+    path("api/v1/", include("portal.api.urls")),
     path("admin/", admin.site.urls),
 ]
 
