@@ -5,27 +5,29 @@ paths). Each is written member by member into a fresh staging folder with
 every path checked (no absolute paths, no ``..``, no links or devices), under
 limits on files, bytes and compression ratio. Ignore rules (``.amlignore``,
 else ``.gitignore``) are applied with pathspec, and the kept files are packed
-into a deterministic tar so the same folder always hashes the same.
+into a deterministic tar so the same folder always hashes the same. Analysis
+and packing are the SDK's (``portal_sdk.snapshot``): a folder packed by a
+client and the same folder uploaded here hash the same.
 """
 
-import gzip
-import hashlib
 import os
 import shutil
 import stat
 import tarfile
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 
-from . import ignore_rules
+from portal_sdk import snapshot as shared
+from portal_sdk.snapshot import Analysis
+
 from .archive_streams import ARCHIVE_ERRORS, ArchiveLimitError, describe_error, open_tar
 
 CHUNK = 1024 * 1024
-IGNORE_FILES = ignore_rules.IGNORE_FILES
+IGNORE_FILES = shared.IGNORE_FILES
 MAX_DEPTH = 64  # folders inside folders; deeper paths are refused, not recursed into
 MAX_NAME_CHARS = 1024
 # Members of a zip may be stored or deflated; bzip2 and lzma members decompress
@@ -46,23 +48,6 @@ class Limits:
     @classmethod
     def from_settings(cls) -> "Limits":
         return cls(settings.SNAPSHOT_MAX_BYTES, settings.SNAPSHOT_MAX_FILES, settings.SNAPSHOT_MAX_RATIO)
-
-
-@dataclass
-class Analysis:
-    """What a staged folder holds after the ignore rules."""
-
-    files: list[tuple[str, int]] = field(default_factory=list)  # kept, largest first
-    excluded: list[str] = field(default_factory=list)
-    ignore_file: str = ""
-
-    @property
-    def file_count(self) -> int:
-        return len(self.files)
-
-    @property
-    def size_bytes(self) -> int:
-        return sum(size for _, size in self.files)
 
 
 def storage_dir() -> Path:
@@ -296,52 +281,13 @@ def _size_of(upload) -> int | None:
 
 def analyse(root: Path) -> Analysis:
     """Kept and excluded files under ``root``; .amlignore wins over .gitignore."""
-    result = Analysis()
     try:
-        spec, result.ignore_file = ignore_rules.load(root)
-    except ignore_rules.IgnoreRulesError as exc:
+        return shared.analyse(root)
+    except shared.SnapshotError as exc:
         raise SnapshotError(str(exc)) from None
-    kept = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        rel_dir = Path(dirpath).relative_to(root)
-        for name in sorted(filenames):
-            rel = (rel_dir / name).as_posix()
-            if spec is not None and spec.match_file(rel):
-                result.excluded.append(rel)
-            else:
-                kept.append((rel, (Path(dirpath) / name).stat().st_size))
-    result.files = sorted(kept, key=lambda item: (-item[1], item[0]))
-    return result
 
 
-def pack(root: Path, files: list[str], dest) -> str:
-    """A deterministic tar.gz of ``files`` (sorted, zero mtimes and owners);
-    returns the sha256 of the uncompressed tar."""
-    digest = hashlib.sha256()
-
-    class _Hashing:
-        def __init__(self, raw):
-            self.raw = raw
-
-        def write(self, data):
-            digest.update(data)
-            return self.raw.write(data)
-
-    with gzip.GzipFile(fileobj=dest, mode="wb", mtime=0, compresslevel=6) as gz:
-        hashing = _Hashing(gz)
-        with tarfile.open(fileobj=hashing, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            for rel in sorted(files):
-                path = root / rel
-                info = tarfile.TarInfo(rel)
-                info.size = path.stat().st_size
-                info.mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
-                info.mtime = 0
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
-                with open(path, "rb") as source:
-                    tar.addfile(info, source)
-    return digest.hexdigest()
+pack = shared.pack  # deterministic tar.gz; returns the sha256 of the uncompressed tar
 
 
 @dataclass
