@@ -19,13 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run_bench import PRINT_ONE, Bench  # noqa: E402  (sets Django up)
-
 import requests  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
+from run_bench import PRINT_ONE, Bench  # noqa: E402  (sets Django up)
 
 from portal import tokens  # noqa: E402
 from runs.models import Experiment, Run, RunStatus  # noqa: E402
@@ -52,7 +51,9 @@ def api_first_line(bench, target, n):
         run.raise_for_status()
         after = -1
         while True:
-            page = session.get(f"{base}/runs/{run.json()['id']}/logs/", params={"after": after, "timeout": 20}).json()
+            page = session.get(
+                f"{base}/runs/{run.json()['id']}/logs/", params={"after": after, "timeout": 20}
+            ).json()
             if any("first line" in c["text"] for c in page["chunks"]):
                 times.append(time.perf_counter() - started)
                 break
@@ -112,8 +113,12 @@ def main():
     finally:
         bench.close()
     print(f"submit -> first log line, local target, {args.first_line} runs each (median / max):")
-    print(f"  websocket (run page) : {statistics.median(ws_times) * 1000:7.1f} ms / {max(ws_times) * 1000:7.1f} ms")
-    print(f"  API long-poll (SDK)  : {statistics.median(api_times) * 1000:7.1f} ms / {max(api_times) * 1000:7.1f} ms")
+    print(
+        f"  websocket (run page) : {statistics.median(ws_times) * 1000:7.1f} ms / {max(ws_times) * 1000:7.1f} ms"
+    )
+    print(
+        f"  API long-poll (SDK)  : {statistics.median(api_times) * 1000:7.1f} ms / {max(api_times) * 1000:7.1f} ms"
+    )
     print(f"GET /runs/ in a workspace with {total} runs (30 requests per size, in-process server time):")
     for size, (p50, queries) in figures.items():
         print(f"  limit={size:<4} p50 {p50:6.1f} ms   {queries} queries")
