@@ -82,7 +82,7 @@ def run_list(bench, count):
         batch_size=2000,
     )
     token = tokens.token_create(user=bench.user, workspace=bench.workspace, name="bench-list").plaintext
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_HOST="127.0.0.1")
     url = f"/api/v1/workspaces/{bench.workspace.slug}/runs/"
     figures = {}
     for size in (10, 50, 200):
