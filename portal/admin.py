@@ -4,7 +4,8 @@ from django.db.models import Count
 
 from compute.local_grant import local_target_grant, local_target_revoke
 
-from .models import Membership, Workspace
+from . import tokens
+from .models import ApiToken, Membership, Workspace
 
 
 class MembershipInline(admin.TabularInline):
@@ -75,3 +76,43 @@ class MembershipAdmin(admin.ModelAdmin):
     list_filter = ["role", "workspace"]
     search_fields = ["user__username", "workspace__name"]
     autocomplete_fields = ["user", "workspace"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Admins see and revoke tokens; nobody, here or anywhere, sees one again."""
+
+    list_display = [
+        "name",
+        "prefix",
+        "user",
+        "workspace",
+        "read_only",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = ["read_only", "workspace"]
+    search_fields = ["name", "prefix", "user__username"]
+    fields = [
+        "name",
+        "prefix",
+        "user",
+        "workspace",
+        "read_only",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False  # made on the profile page or with manage.py create_api_token: shown once there
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        for token in queryset:
+            tokens.token_revoke(token=token)
+        self.message_user(request, f"Revoked {queryset.count()} token(s).")

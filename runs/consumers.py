@@ -123,7 +123,7 @@ class RunConsumer(LiveConsumer):
             pk=self.scope["url_route"]["kwargs"]["run_id"]
         )
         chunks = selectors.log_chunks_after(run=run, after=after, limit=BACKFILL_CHUNKS)
-        metrics = list(Metric.objects.filter(run=run).order_by("name", "step")[:20000])
+        metrics = list(Metric.objects.filter(run=run).order_by("name", "step")[: selectors.METRIC_POINTS_MAX])
         status_html = render_to_string("runs/run_detail.html#status", {"run": run})
         return status_html, chunks, metrics
 

@@ -7,6 +7,7 @@ from compute.models import ComputeTarget, TargetState
 from .models import Experiment, Metric, Run, RunLogChunk, Snapshot
 
 LOG_TAIL_CHUNKS = 200
+METRIC_POINTS_MAX = 20000  # per read, for the chart and the API alike
 
 
 def experiment_list(*, workspace):
@@ -82,7 +83,45 @@ def latest_metrics(*, run) -> dict:
     return latest
 
 
-def metric_points(*, runs, limit: int = 20000):
+def run_metrics(
+    *, run, names=(), min_step: int | None = None, max_step: int | None = None, limit: int = METRIC_POINTS_MAX
+) -> tuple[dict, bool]:
+    """({name: [{step, value}]}, truncated) for one run, in step order; at
+    most ``limit`` points (capped at METRIC_POINTS_MAX), cut in SQL."""
+    limit = max(1, min(limit, METRIC_POINTS_MAX))
+    points = Metric.objects.filter(run=run)
+    if names:
+        points = points.filter(name__in=list(names))
+    if min_step is not None:
+        points = points.filter(step__gte=min_step)
+    if max_step is not None:
+        points = points.filter(step__lte=max_step)
+    rows = list(points.order_by("name", "step").values_list("name", "step", "value")[: limit + 1])
+    series: dict = {}
+    for name, step, value in rows[:limit]:
+        series.setdefault(name, []).append({"step": step, "value": value})
+    return series, len(rows) > limit
+
+
+def run_page(
+    *, workspace, experiment: str = "", status: str = "", target: str = "", before=None, limit: int = 50
+):
+    """One page of the workspace's runs, newest first, keyset-paged by id:
+    the same few queries whatever the page size or the number of runs."""
+    runs = Run.objects.filter(workspace=workspace).select_related("target", "experiment", "snapshot")
+    if experiment:
+        runs = runs.filter(experiment__name=experiment)
+    if status:
+        runs = runs.filter(status=status)
+    if target:
+        runs = runs.filter(target__name=target)
+    if before is not None:
+        runs = runs.filter(pk__lt=before)
+    rows = list(runs.order_by("-pk")[: limit + 1])
+    return rows[:limit], len(rows) > limit
+
+
+def metric_points(*, runs, limit: int = METRIC_POINTS_MAX):
     return list(
         Metric.objects.filter(run__in=runs)
         .order_by("run_id", "name", "step")

@@ -38,6 +38,31 @@ def snapshot_create(*, workspace, upload=None, files=None, limits=None) -> Snaps
         packed = snapshots.build(upload=upload, files=files, limits=limits)
     except snapshots.SnapshotError as exc:
         raise RunError(str(exc)) from None
+    return _snapshot_row(workspace, packed)
+
+
+def snapshot_put(*, workspace, sha256: str, upload) -> tuple[Snapshot, bool]:
+    """Store an archive the client says has content hash ``sha256`` (the SDK's
+    pack() of its folder). Returns (snapshot, created); RunError, storing
+    nothing, when the content's hash is another."""
+    existing = Snapshot.objects.filter(workspace=workspace, sha256=sha256).first()
+    if existing is not None:
+        return existing, False
+    try:
+        packed = snapshots.build(upload=upload)
+    except snapshots.SnapshotError as exc:
+        raise RunError(str(exc)) from None
+    if packed.sha256 != sha256:
+        if packed.stored_new and not Snapshot.objects.filter(sha256=packed.sha256).exists():
+            snapshots.archive_path(packed.sha256).unlink(missing_ok=True)
+        raise RunError(
+            f"The archive's content hash is {packed.sha256}, not {sha256} as the address says: "
+            "pack the folder with the SDK's pack(), which the portal checks against."
+        )
+    return _snapshot_row(workspace, packed), True
+
+
+def _snapshot_row(workspace, packed) -> Snapshot:
     analysis = packed.analysis
     snapshot, _ = Snapshot.objects.get_or_create(
         workspace=workspace,

@@ -8,6 +8,9 @@ body as soon as it passes the limit; and a Django middleware (WSGI, the test
 client) that answers 413 from CONTENT_LENGTH before the body is touched.
 """
 
+import json
+import re
+
 from django.conf import settings
 from django.http import HttpResponse
 from django.template.defaultfilters import filesizeformat
@@ -22,8 +25,17 @@ def limit_bytes() -> int:
     return settings.SNAPSHOT_MAX_BYTES + FORM_MARGIN + settings.SNAPSHOT_MAX_FILES * PER_FILE_MARGIN
 
 
+API_SNAPSHOT = re.compile(r"^/api/v1/workspaces/[-\w]+/snapshots/[0-9a-f]{64}/$")
+
+
 def is_guarded(method: str, path: str) -> bool:
+    if method == "PUT":
+        return bool(API_SNAPSHOT.match(path))
     return method == "POST" and path in (reverse("snapshot-preview"), reverse("run-submit"))
+
+
+def is_api(path: str) -> bool:
+    return path.startswith("/api/")
 
 
 def refusal_message(length: int | None) -> str:
@@ -34,9 +46,12 @@ def refusal_message(length: int | None) -> str:
     )
 
 
-def refusal(length: int | None, *, htmx: bool) -> tuple[bytes, str]:
-    """The 413 body and its content type: the preview's error partial for htmx, else text."""
+def refusal(length: int | None, *, htmx: bool, api: bool = False) -> tuple[bytes, str]:
+    """The 413 body and its content type: the preview's error partial for htmx,
+    JSON for the API, else text."""
     message = refusal_message(length)
+    if api:
+        return json.dumps({"detail": message}).encode(), "application/json"
     if htmx:
         return render_to_string(
             "runs/run_submit.html#preview", {"error": message}
@@ -59,7 +74,9 @@ class UploadLimitMiddleware:
         if is_guarded(request.method, request.path_info):
             length = _declared_length(request.META.get("CONTENT_LENGTH"))
             if length is not None and length > limit_bytes():
-                body, content_type = refusal(length, htmx=request.headers.get("HX-Request") == "true")
+                body, content_type = refusal(
+                    length, htmx=request.headers.get("HX-Request") == "true", api=is_api(request.path_info)
+                )
                 response = HttpResponse(body, status=413, content_type=content_type)
                 response["Connection"] = "close"
                 return response
@@ -77,11 +94,12 @@ class UploadLimitASGI:
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
         htmx = headers.get(b"hx-request") == b"true"
+        api = is_api(scope["path"])
         limit = limit_bytes()
         length = _declared_length(headers.get(b"content-length"))
         if length is not None:
             if length > limit:
-                return await self._refuse(send, length, htmx)
+                return await self._refuse(send, length, htmx, api)
             return await self.app(scope, receive, send)
 
         received = 0
@@ -94,7 +112,7 @@ class UploadLimitASGI:
                 received += len(message.get("body", b""))
                 if received > limit:
                     refused = True
-                    await self._refuse(send, None, htmx)
+                    await self._refuse(send, None, htmx, api)
                     return {"type": "http.disconnect"}  # Django drops its spooled body and stops
             return message
 
@@ -105,8 +123,8 @@ class UploadLimitASGI:
         return await self.app(scope, counting_receive, guarded_send)
 
     @staticmethod
-    async def _refuse(send, length, htmx):
-        body, content_type = refusal(length, htmx=htmx)
+    async def _refuse(send, length, htmx, api):
+        body, content_type = refusal(length, htmx=htmx, api=api)
         await send(
             {
                 "type": "http.response.start",

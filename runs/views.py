@@ -1,10 +1,8 @@
 import json
-import mimetypes
-from pathlib import Path
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -12,12 +10,11 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from portal.access import can_change, member_required
 from portal.models import Role
-from portal.streaming import streamed_file, streamed_response
+from portal.streaming import streamed_response
 
-from . import monitor, selectors, services
+from . import downloads, selectors, services
 from .forms import RunSubmitForm
 from .models import Experiment, RunLogChunk, Snapshot
-from .outputs_zip import stream_zip
 
 LOG_PAGE_MAX = 5000  # chunks per JSON log page
 
@@ -200,42 +197,13 @@ def run_log(request, pk):
     return streamed_response(lines(), content_type="text/plain; charset=utf-8", filename=f"run-{run.pk}.log")
 
 
-def _output_path(run, path: str) -> Path:
-    if not run.outputs.filter(path=path).exists():
-        raise Http404("No such output.")
-    full = _output_file(run, path)
-    if full is None:
-        raise Http404("No such output.")
-    return full
-
-
-def _output_file(run, path: str) -> Path | None:
-    """The output's file on disk, when it is one inside the run's outputs folder."""
-    root = (monitor.outputs_dir(run) / "outputs").resolve()
-    full = (root / path).resolve()
-    if not str(full).startswith(str(root) + "/") or not full.is_file():
-        return None
-    return full
-
-
 @member_required()
 def run_output(request, pk, path):
     run = selectors.run_get(workspace=request.workspace, pk=pk)
-    full = _output_path(run, path)
-    content_type = mimetypes.guess_type(full.name)[0] or "application/octet-stream"
-    return streamed_file(full, content_type=content_type)
+    return downloads.output_response(run, path)
 
 
 @member_required()
 def run_outputs_zip(request, pk):
-    """Streamed as it is zipped: a run's outputs may be gigabytes."""
     run = selectors.run_get(workspace=request.workspace, pk=pk)
-    paths = list(run.outputs.order_by("path").values_list("path", flat=True))
-    if not paths:
-        raise Http404("This run has no outputs.")
-    files = ((_output_file(run, path), f"outputs/{path}") for path in paths)
-    return streamed_response(
-        stream_zip((full, name) for full, name in files if full is not None),
-        content_type="application/zip",
-        filename=f"run-{run.pk}-outputs.zip",
-    )
+    return downloads.outputs_zip_response(run)

@@ -107,6 +107,27 @@ def login():
     return _login
 
 
+# ---- the REST API -------------------------------------------------------------
+
+
+@pytest.fixture
+def api():
+    """api(user, workspace, read_only=False) -> a DRF APIClient with a fresh
+    personal access token (``client.token`` is its ApiToken row)."""
+    from rest_framework.test import APIClient
+
+    from portal import tokens
+
+    def _api(user, workspace, *, read_only: bool = False) -> APIClient:
+        issued = tokens.token_create(user=user, workspace=workspace, name="test", read_only=read_only)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.plaintext}")
+        client.token = issued.token
+        return client
+
+    return _api
+
+
 # ---- a real Celery worker on the real Redis broker ----------------------------
 
 

@@ -28,7 +28,11 @@ def workspace_payload(membership) -> dict:
 
 
 class WorkspaceList(APIView):
-    @extend_schema(responses=WorkspaceSerializer(many=True), summary="The workspaces you may use")
+    @extend_schema(
+        responses=WorkspaceSerializer(many=True),
+        summary="The workspaces you may use",
+        operation_id="workspaces_list",
+    )
     def get(self, request):
         memberships = selectors.user_memberships(user=request.user).order_by("workspace__name")
         token = request.auth
