@@ -189,7 +189,7 @@ def test_wait_for_completion_prints_every_line_once_in_order():
     text = out.getvalue()
     assert "a\nb\nc\nd\n" in text and text.count("b\n") == 1
     afters = [c["params"]["after"] for c in portal.requests_to("GET", r".*/logs/")]
-    assert afters == [0, 2, 3, 3]
+    assert afters == [-1, 2, 3, 3]
     assert all(c["params"]["timeout"] == 25 for c in portal.requests_to("GET", r".*/logs/"))
 
 

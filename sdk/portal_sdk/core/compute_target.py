@@ -263,7 +263,7 @@ class ComputeTarget:
         out = out or sys.stdout
         deadline = time.monotonic() + timeout_in_minutes * 60
         seen_events: set[tuple] = set()
-        last_state = None
+        last_state = last_activity = None
         while True:
             try:
                 self.refresh()
@@ -275,6 +275,10 @@ class ComputeTarget:
                 raise
             if show_output:
                 self._print_new_events(seen_events, out)
+                activity = self._payload.get("activity") or ""
+                if activity and activity != last_activity:
+                    print(f"  {activity}", file=out, flush=True)
+                last_activity = activity
             state = self.provisioning_state
             if state != last_state:
                 if show_output:

@@ -95,8 +95,8 @@ class Run:
 
     # ---- following it ----------------------------------------------------------------
 
-    def iter_log(self, after: int = 0, *, follow: bool = True) -> Iterator[dict[str, Any]]:
-        """Log chunks ``{seq, stream, text}`` after ``after``, each once and in order; with
+    def iter_log(self, after: int = -1, *, follow: bool = True) -> Iterator[dict[str, Any]]:
+        """Log chunks ``{seq, stream, text}`` after seq ``after`` (-1: from the start), each once and in order; with
         ``follow`` it long-polls until the run has finished and every chunk was read."""
         client = self.workspace._client
         while True:
@@ -111,7 +111,8 @@ class Run:
                 if chunk["seq"] > after:  # a chunk is never shown twice
                     after = chunk["seq"]
                     yield chunk
-            after = max(after, int(page.get("last_seq") or 0))
+            last_seq = page.get("last_seq")
+            after = max(after, int(last_seq) if last_seq is not None else after)
             if page.get("more"):
                 continue
             if page.get("finished") or not follow:
@@ -175,8 +176,11 @@ class Run:
 
     def get_file_names(self) -> list[str]:
         """The paths of the run's outputs, e.g. ``outputs/model.pkl``."""
-        files = _get(self.workspace, self._api("outputs/"))
-        return [f"outputs/{_output_path(f['path'])}" for f in files]
+        return [f"outputs/{path}" for path in self._output_paths()]
+
+    def _output_paths(self) -> list[str]:
+        """Paths inside outputs/, as the portal lists them."""
+        return [f["path"] for f in _get(self.workspace, self._api("outputs/"))]
 
     def download_file(self, name: str, output_file_path: str | os.PathLike | None = None) -> Path:
         """One output (``outputs/model.pkl`` or ``model.pkl``) to ``output_file_path`` (a file or folder)."""
@@ -194,8 +198,8 @@ class Run:
         root = Path(output_directory or ".")
         wanted = _output_path(prefix) if prefix else ""
         written = []
-        for name in self.get_file_names():
-            rel = _output_path(name)
+        for rel in self._output_paths():
+            rel = _output_path(rel, listed=True)  # refuses a path that climbs out
             if wanted and not rel.startswith(wanted):
                 continue
             dest = root / "outputs" / rel
@@ -216,11 +220,12 @@ class Run:
         partial.replace(dest)
 
 
-def _output_path(name: str) -> str:
-    """A path inside outputs/, refusing one that climbs out of the folder it is written to."""
+def _output_path(name: str, *, listed: bool = False) -> str:
+    """A path inside outputs/ (a name may start with ``outputs/``; a ``listed`` one, from the
+    portal, is inside already), refusing one that climbs out of the folder it is written to."""
     rel = PurePosixPath(str(name).replace("\\", "/"))
     parts = [p for p in rel.parts if p not in ("", ".", "/")]
-    if parts and parts[0] == "outputs":
+    if parts and parts[0] == "outputs" and not listed:
         parts = parts[1:]
     if ".." in parts:
         raise ExperimentExecutionException(f"{name!r} is not a path inside outputs/.")

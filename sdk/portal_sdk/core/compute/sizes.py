@@ -47,17 +47,23 @@ def size_fields(size: dict[str, Any]) -> dict[str, Any]:
     return {"cpus": size.get("cpu_cores"), "memory_gb": size.get("memory_gb"), "gpus": size.get("gpus", 0)}
 
 
+def _offers(size: dict[str, Any], kind: str, engine: str) -> bool:
+    kinds = size.get("kinds") or ([size["kind"]] if size.get("kind") else None)
+    return (kinds is None or kind in kinds) and size.get("engine") in (None, engine)
+
+
 def resolve(workspace: Workspace, kind: str, engine: str, vm_size: str) -> dict[str, Any]:
     """The form fields for ``vm_size`` on ``engine``."""
     sizes = catalogue(workspace)
     wanted = CLOUD_SIZES.get(vm_size.lower())
-    if sizes is None:  # no catalogue: a cloud name's numbers as they are
+    if sizes is not None:
+        sizes = [s for s in sizes if _offers(s, kind, engine)]
+    if not sizes:  # no catalogue for this kind here: the size as numbers, the portal decides
         if wanted is None:
             raise ComputeTargetException(
-                f"Unknown vm_size {vm_size!r}: give cpu_cores and memory_gb instead."
+                f"No size {vm_size!r} for {kind} targets on {engine}: give cpu_cores and memory_gb instead."
             )
         return {"cpus": wanted[0], "memory_gb": wanted[1], "gpus": wanted[2]}
-    sizes = [s for s in sizes if s.get("kind") in (None, kind) and s.get("engine") in (None, engine)]
     for size in sizes:
         if str(size.get("name", "")).lower() == vm_size.lower():
             return size_fields(size)
