@@ -285,9 +285,11 @@ class ComputeTarget:
                     reason = self.status.state_reason
                     print(f"{self.name}: {state}" + (f" ({reason})" if reason else ""), file=out, flush=True)
                 last_state = state
-            if state == HOST_KEY_PENDING:
+            # A task may still be at work in a settled state (a check of a Succeeded target).
+            busy = state in BUSY_STATES or bool(self._payload.get("activity"))
+            if state == HOST_KEY_PENDING and self._payload.get("host_key_pending"):
                 self._settle_host_key(out)
-            elif state not in BUSY_STATES:
+            elif not busy:
                 if state == "Failed":
                     raise TargetFailedException(
                         f"{self.name} failed: {self.status.state_reason or 'see its page'} ({self.portal_url})"
