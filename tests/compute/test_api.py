@@ -66,7 +66,8 @@ class Api:
 
 @pytest.fixture
 def api(team):
-    """``api(user)``: that user's read-write token in the team's workspace."""
+    """``api(user)``: an Api with that user's token in the team's workspace (this module's
+    own: it also sends a token to another workspace's slug; conftest's ``api`` cannot)."""
 
     def _api(user, *, workspace=None, slug=None, **token_options):
         workspace = workspace or team.workspace
