@@ -1,6 +1,7 @@
-from django.shortcuts import get_object_or_404
+from django.db.models import OuterRef, Subquery
+from django.http import Http404
 
-from .models import ComputeTarget
+from .models import ComputeTarget, TargetEvent
 
 
 def target_list(*, workspace, kind: str = "", state: str = ""):
@@ -14,7 +15,16 @@ def target_list(*, workspace, kind: str = "", state: str = ""):
 
 def target_get(*, workspace, name: str) -> ComputeTarget:
     """The workspace's target, or 404: another workspace's name is not found."""
-    return get_object_or_404(ComputeTarget, workspace=workspace, name=name)
+    target = ComputeTarget.objects.filter(workspace=workspace, name=name).first()
+    if target is None:
+        raise Http404(f"No compute target “{name}” in {workspace}.")
+    return target
+
+
+def with_state_reason(targets):
+    """Each target with ``state_reason``: the reason its latest event recorded."""
+    latest = TargetEvent.objects.filter(target=OuterRef("pk")).order_by("-at", "-pk").values("reason")[:1]
+    return targets.annotate(state_reason=Subquery(latest))
 
 
 def target_events(*, target, limit: int = 50):

@@ -176,9 +176,15 @@ def _taken_by_lifecycle(target) -> bool:
     return current is None or (current in LIFECYCLE_STATES and current != target.state)
 
 
+def host_key_role(target: ComputeTarget) -> str:
+    """The role that may confirm or reject the key a host presented: re-pinning a
+    changed key is for owners only (someone may be in the middle)."""
+    return Role.OWNER if target.host_key else Role.CONTRIBUTOR
+
+
 def target_confirm_host_key(*, target: ComputeTarget, user, fingerprint: str) -> None:
     """Pin the key the host presented, as the person saw it. Re-pinning a
-    changed key is for owners only (the view checks the role)."""
+    changed key is for owners only (callers check ``host_key_role``)."""
     if not target.pending_host_key:
         raise TargetActionError("There is no host key waiting for confirmation.")
     presented = hostkeys.fingerprint(target.pending_host_key)

@@ -99,7 +99,7 @@ def target_recheck(request, name):
 @member_required(Role.CONTRIBUTOR)
 def target_host_key(request, name):
     target = selectors.target_get(workspace=request.workspace, name=name)
-    if target.host_key and not request.membership.allows(Role.OWNER):
+    if not request.membership.allows(services.host_key_role(target)):
         raise PermissionDenied("Only an owner can re-pin a changed host key.")
     if request.POST.get("action") == "reject":
         return _act(request, services.target_reject_host_key, target=target, user=request.user)

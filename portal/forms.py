@@ -1,6 +1,6 @@
 from django import forms
 
-from .models import Role
+from .models import Role, Workspace
 
 
 class MemberAddForm(forms.Form):
@@ -10,3 +10,28 @@ class MemberAddForm(forms.Form):
 
 class MemberRoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
+
+
+class TokenCreateForm(forms.Form):
+    """A personal access token: what uses it, where, what it may do, how long."""
+
+    EXPIRY_DAYS = ((7, "7 days"), (30, "30 days"), (90, "90 days"), (365, "1 year"))
+
+    name = forms.CharField(
+        max_length=100, help_text="What will use it, e.g. “laptop”, “nightly training job”."
+    )
+    workspace = forms.ModelChoiceField(
+        queryset=Workspace.objects.none(),
+        empty_label=None,
+        help_text="The token works in this workspace only.",
+    )
+    read_only = forms.BooleanField(
+        label="Read-only",
+        required=False,
+        help_text="It can list and follow targets and runs, but not add, change or submit anything.",
+    )
+    days = forms.TypedChoiceField(label="Expires after", choices=EXPIRY_DAYS, coerce=int, initial=90)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["workspace"].queryset = Workspace.objects.filter(memberships__user=user)

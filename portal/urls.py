@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import views
+from . import token_views, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -11,6 +11,8 @@ urlpatterns = [
     path("workspaces/<slug:slug>/switch/", views.workspace_switch, name="workspace-switch"),
     path("workspace/members/", views.members, name="members"),
     path("workspace/members/<int:pk>/", views.member_change, name="member-change"),
+    path("profile/tokens/", token_views.token_list, name="profile-tokens"),
+    path("profile/tokens/<int:pk>/revoke/", token_views.token_revoke, name="profile-token-revoke"),
     path("compute/", include("compute.urls")),
     path("", include("runs.urls")),
     path("api/v1/", include("portal.api.urls")),

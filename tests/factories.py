@@ -22,3 +22,12 @@ def make_workspace(name: str, owner, *, local_target: bool = False):
 
 def add_member(workspace, user, role):
     return Membership.objects.create(workspace=workspace, user=user, role=role)
+
+
+def make_token(
+    user, workspace, *, read_only: bool = False, days: int | None = 30, name: str = "script"
+) -> str:
+    """A personal access token's plaintext, as its owner would copy it from the profile page."""
+    from portal.tokens import token_create
+
+    return token_create(user=user, workspace=workspace, name=name, read_only=read_only, days=days).plaintext

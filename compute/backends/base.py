@@ -97,6 +97,13 @@ class Backend:
             for message in messages
         ]
 
+    @classmethod
+    def sizes(cls, workspace) -> list[dict]:
+        """The sizes one can create this kind in, here (the API's size catalogue): each
+        ``{"name", "cpu_cores", "memory_gb", "gpus", "fields"}``, where ``fields`` are the
+        form fields that ask for it. Kinds that create nothing with a size have none."""
+        return []
+
     def validate_secret(self, field: str, value: str) -> None:
         """Raise BackendError when ``value`` cannot be this secret (a key that does not load)."""
 

@@ -1,5 +1,7 @@
 """The form shared by the kinds that put containers on an attached engine."""
 
+import math
+
 from django import forms
 
 from ..forms import TargetForm
@@ -65,3 +67,48 @@ class ContainerLimitsForm(TargetForm):
             "gpus": data["gpus"],
             "image": data["image"].strip(),
         }
+
+
+# The sizes each engine offers, like a cloud's VM sizes: general-purpose (2 GB per
+# core) and memory-optimised (8 GB per core), plus the whole engine. An engine
+# offers those its CPUs and memory hold, which is what the form accepts.
+SIZE_CORES = (1, 2, 4, 8, 16, 32, 64)
+SIZE_GB_PER_CORE = (2, 8)
+
+
+def engine_sizes(form: ContainerLimitsForm) -> list[dict]:
+    """Sizes on the engines the form offers (its ``engine`` choices), within each one's capabilities."""
+    sizes = []
+    for engine in form.engines.values():
+        caps = engine.capabilities
+        cores_max = caps.get("cpus") or 0
+        memory_max = math.floor((caps.get("memory_mb") or 0) / 1024 * 2) / 2  # whole half-GBs
+        shapes = [(c, c * g) for c in SIZE_CORES for g in SIZE_GB_PER_CORE]
+        shapes = [(c, m) for c, m in shapes if c <= cores_max and m <= memory_max]
+        if cores_max and memory_max and (cores_max, memory_max) not in shapes:
+            shapes.append((cores_max, memory_max))
+        gpu_counts = (0, 1) if caps.get("gpu_runtime") else (0,)
+        for cores, memory in shapes:
+            for gpus in gpu_counts:
+                sizes.append(_size(engine.name, cores, memory, gpus))
+    return sizes
+
+
+def _size(engine: str, cores: int, memory_gb: float, gpus: int) -> dict:
+    name = f"c{cores}-m{memory_gb:g}" + (f"-g{gpus}" if gpus else "")
+    return {
+        "name": name,
+        "engine": engine,
+        "cpu_cores": cores,
+        "memory_gb": memory_gb,
+        "gpus": gpus,
+        "fields": {"engine": engine, "cpus": cores, "memory_gb": memory_gb, "gpus": gpus},
+    }
+
+
+class EngineSizes:
+    """For kinds whose form is a ContainerLimitsForm: their sizes come from its engines."""
+
+    @classmethod
+    def sizes(cls, workspace) -> list[dict]:
+        return engine_sizes(cls.config_form()(workspace=workspace))

@@ -15,7 +15,7 @@ from django.conf import settings
 from . import docker as engines
 from .base import Backend, BackendError, RunState
 from .docker_exec import ContainerExecMixin
-from .docker_forms import ContainerLimitsForm
+from .docker_forms import ContainerLimitsForm, EngineSizes
 from .docker_vm import KEEP_ALIVE, engine_of
 from .runner import RunnerMixin
 
@@ -39,7 +39,7 @@ def run_container_name(key: str) -> str:
     return f"portal-run-{key}"
 
 
-class ContainerInstanceBackend(ContainerExecMixin, RunnerMixin, Backend):
+class ContainerInstanceBackend(EngineSizes, ContainerExecMixin, RunnerMixin, Backend):
     kind = "container"
     label = "Container instance"
     description = "Each run in a fresh container with fixed CPU, memory and GPU limits, removed afterwards."

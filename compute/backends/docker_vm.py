@@ -11,7 +11,7 @@ from . import preflight
 from .base import Backend, BackendError
 from .docker_engine import DockerEngineBackend
 from .docker_exec import ContainerExecMixin
-from .docker_forms import ContainerLimitsForm
+from .docker_forms import ContainerLimitsForm, EngineSizes
 from .runner import RunnerMixin
 
 WORKDIR = "/portal"
@@ -43,7 +43,7 @@ def engine_of(target) -> ComputeTarget:
     return engine
 
 
-class DockerVMBackend(ContainerExecMixin, RunnerMixin, Backend):
+class DockerVMBackend(EngineSizes, ContainerExecMixin, RunnerMixin, Backend):
     poll_interval = 0.25
     kind = "docker-vm"
     label = "Virtual machine (container)"

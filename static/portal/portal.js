@@ -17,3 +17,17 @@ document.body.addEventListener("htmx:responseError", (e) => {
   document.getElementById("toasts").appendChild(toast);
   showToasts();
 });
+// Copy buttons: data-copy names the field whose text they copy.
+document.addEventListener("click", async (e) => {
+  const button = e.target.closest("[data-copy]");
+  if (!button) return;
+  const field = document.querySelector(button.dataset.copy);
+  field.select();
+  try {
+    await navigator.clipboard.writeText(field.value);
+  } catch {
+    document.execCommand("copy"); // no clipboard API (plain http on another host)
+  }
+  const label = button.querySelector("span");
+  if (label) label.textContent = "Copied";
+});
