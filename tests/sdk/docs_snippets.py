@@ -11,9 +11,13 @@ PAGE_CANDIDATES = (
 )
 FENCE = re.compile(r"^(\s*)```(\w*)\s*$")
 IMPORT = re.compile(r"^(\s*)(from|import)\s+azureml\b")
-# The notebooks these snippets come from start with ``import azureml.core``;
-# its counterpart binds the name the snippets use (azureml.core.runconfig...).
-NOTEBOOK_IMPORT = "import portal_sdk as azureml\n"
+# The notebooks these snippets come from start with ``import azureml.core`` and
+# ``from azureml.core import Workspace, Experiment, ScriptRunConfig`` (the page's
+# snippets use those names without importing them); these are the same cells,
+# imports changed. ``as azureml`` binds the name ``azureml.core.runconfig...`` uses.
+NOTEBOOK_IMPORT = (
+    "import portal_sdk as azureml\nfrom portal_sdk.core import Experiment, ScriptRunConfig, Workspace\n"
+)
 
 
 def page_text() -> str:

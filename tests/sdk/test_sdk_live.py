@@ -8,6 +8,7 @@ import io
 import json
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from portal_sdk.core.compute import (
     DockerEngineCompute,
     RemoteCompute,
 )
+from portal_sdk.core.compute_target import POLL_SECONDS
 from portal_sdk.core.conda_dependencies import CondaDependencies
 from portal_sdk.core.runconfig import RunConfiguration
 from runs.models import Run as RunRow
@@ -193,6 +195,7 @@ def confirm_when_pending(ws_admin, name: str, fingerprint: str) -> threading.Thr
                 return ComputeTarget(ws_admin, name).provisioning_state == "HostKeyPending"
 
         wait_for(pending, timeout=60, message="the host key to be presented")
+        time.sleep(3 * POLL_SECONDS)  # the person is slower than the SDK's polls: it has said so
         ComputeTarget(ws_admin, name).confirm_host_key(fingerprint)
 
     thread = threading.Thread(target=confirm, daemon=True)
