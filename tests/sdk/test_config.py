@@ -120,3 +120,15 @@ def test_workspace_get_checks_the_workspace(monkeypatch):
     with pytest.raises(Exception, match="No workspace “nope” here."):
         Workspace.get("nope", url=URL, token=TOKEN)
     assert os.environ.get("PORTAL_TOKEN") is None
+
+
+def test_the_docs_snippets_change_only_their_import_lines():
+    from .docs_snippets import code_blocks, page_text, port_imports
+
+    blocks = code_blocks(page_text())
+    assert len(blocks) == 11  # the page's python blocks, the unclosed attach block included
+    for block in blocks:
+        ported = port_imports(block)
+        changed = [(a, b) for a, b in zip(block.splitlines(), ported.splitlines(), strict=True) if a != b]
+        assert all(a.lstrip().startswith(("from azureml", "import azureml")) for a, _ in changed)
+        assert all("portal_sdk" in b for _, b in changed)

@@ -369,3 +369,42 @@ def test_the_batch_ai_snippet_until_clusters_land(live_workspace, team, podman_e
     except ComputeTargetException as exc:
         assert exc.status == 400 and "Give the kind to add" in exc.message, exc.message
         raise
+
+
+@pytest.mark.timeout(300)
+def test_the_cli_attaches_checks_lists_and_detaches_a_vm(
+    live_workspace, ssh_env, tmp_path, capsys, monkeypatch
+):
+    portal, connect = live_workspace
+    ws = connect()
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"url": portal.url, "workspace": ws.name, "token": ws.token}))
+    base = ["--config", str(config), "--json"]
+    monkeypatch.setattr("sys.stdin", io.StringIO(SSH_PASSWORD + "\n"))
+    attach = ["compute", "attach", "cli-vm", "--address", "127.0.0.1", "--port", str(ssh_env.port)]
+    attach += ["--username", SSH_USER, "--password-stdin", "--wait"]
+    attach += [
+        "--host-key-fingerprint",
+        hostkeys.fingerprint(ssh_env.host_key),
+        "--field",
+        "workdir=portal-cli",
+    ]
+    assert cli.main([*attach, *base]) == 0
+    captured = capsys.readouterr()
+    attached = json.loads(captured.out)
+    assert attached["state"] == "Succeeded" and attached["config"]["workdir"] == "portal-cli"
+    assert SSH_PASSWORD not in captured.out + captured.err
+
+    assert cli.main(["compute", "check", "cli-vm", "--wait", *base]) == 0
+    assert json.loads(capsys.readouterr().out)["state"] == "Succeeded"
+    assert cli.main(["compute", "list", *base]) == 0
+    assert [t["name"] for t in json.loads(capsys.readouterr().out)] == ["cli-vm", "local"]
+    # A wrong fingerprint: the CLI refuses the key the host presents and exits 3.
+    monkeypatch.setattr("sys.stdin", io.StringIO(SSH_PASSWORD + "\n"))
+    wrong = [a if a != hostkeys.fingerprint(ssh_env.host_key) else "SHA256:not-this-one" for a in attach]
+    assert cli.main([*[a if a != "cli-vm" else "cli-vm2" for a in wrong], *base]) == 3
+    assert "not the expected SHA256:not-this-one: refused" in capsys.readouterr().err
+
+    assert cli.main(["compute", "delete", "cli-vm", "--wait", *base]) == 0
+    assert json.loads(capsys.readouterr().out) == {"name": "cli-vm", "state": "Deleted"}
+    assert cli.main(["compute", "show", "cli-vm", *base]) == 3
