@@ -66,7 +66,7 @@ class Run:
     _context = None
 
     def __init__(self, *args, **kwargs):
-        raise _unsupported("Run(experiment, run_id) (use Run.get_context())")
+        raise _unsupported("Run(experiment, run_id)")
 
     @classmethod
     def _make(cls, metrics_file, run_dir):
