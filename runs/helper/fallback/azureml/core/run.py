@@ -214,7 +214,7 @@ class Run:
             target = self._free_name(os.path.join(self._outputs(), "images", stem + ".png"))
             os.makedirs(os.path.dirname(target), exist_ok=True)
             figure = plot.gcf() if hasattr(plot, "gcf") else plot  # pyplot itself, or a Figure
-            figure.savefig(target, format="png")
+            figure.savefig(target, format="png", bbox_inches="tight")
             relative = self._under_outputs(target)
         else:
             relative = self._under_outputs(path)
