@@ -199,3 +199,16 @@ def test_a_sitecustomize_the_helper_hides_still_runs(tmp_path):
     result = python(code, tmp_path, env={"PYTHONPATH": f"{HELPER_DIR}:{other}"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True"
+
+
+def test_the_helpers_fit_in_one_ssh_command():
+    """Over SSH the whole launch is one argument of the remote shell, which
+    Linux caps at 128 KiB: the helpers must leave room for the script's arguments."""
+    import shlex
+
+    from compute.backends.runner import JOB, LAUNCH, helper_arguments
+    from runs.executor import HELPER_FILES
+
+    assert {"portal_run.py", "sitecustomize.py", "fallback/azureml/core/run.py"} <= set(HELPER_FILES)
+    command = shlex.join(["/bin/sh", "-c", LAUNCH, "sh", JOB, *helper_arguments(HELPER_FILES)])
+    assert len(command.encode()) < 64 * 1024
