@@ -124,7 +124,9 @@ class RunConsumer(LiveConsumer):
         )
         chunks = selectors.log_chunks_after(run=run, after=after, limit=BACKFILL_CHUNKS)
         metrics = list(Metric.objects.filter(run=run).order_by("name", "step")[: selectors.METRIC_POINTS_MAX])
-        status_html = render_to_string("runs/run_detail.html#status", {"run": run})
+        status_html = render_to_string("runs/run_detail.html#status", {"run": run}) + render_to_string(
+            "runs/run_detail.html#data", {"run": run, "data": selectors.RunData(run)}
+        )
         return status_html, chunks, metrics
 
     async def push_log(self, event):

@@ -30,7 +30,21 @@ from .models import EnvironmentCache, Run, RunStatus
 
 log = logging.getLogger(__name__)
 
-HELPER_SOURCE = (Path(__file__).parent / "helper" / "portal_run.py").read_text()
+HELPER_DIR = Path(__file__).parent / "helper"
+
+
+def _helper_files() -> dict[str, str]:
+    """Every file the run gets under lib/ (on its PYTHONPATH), by path: the
+    portal_run helper, and the azureml shim in fallback/, which sitecustomize
+    puts after the run's own site-packages (a real azureml package wins)."""
+    return {
+        path.relative_to(HELPER_DIR).as_posix(): path.read_text()
+        for path in sorted(HELPER_DIR.rglob("*.py"))
+        if "__pycache__" not in path.parts
+    }
+
+
+HELPER_FILES = _helper_files()
 
 
 # ---- entry points (Celery tasks call these) ------------------------------------------
@@ -159,7 +173,8 @@ def launch(run: Run, backend, owner: str) -> dict | None:
             env_kind=kind,
             env_arg=env_arg,
             requirements=env.get("requirements", ""),
-            helper=HELPER_SOURCE,
+            helpers=HELPER_FILES,
+            env={"PORTAL_RUN_ID": str(run.pk), "PORTAL_EXPERIMENT": run.experiment.name},
             tree_digest=digest,
             env_digest=(known.first() or "") if kind != "user" else "",
         )

@@ -27,6 +27,10 @@ def run_group(run_id: int) -> str:
 def push_run(run) -> None:
     """After commit, push the run's status block to its page."""
     broadcast(run_group(run.pk), "runs/run_detail.html#status", {"run": run})
+    if run.is_terminal:  # its images show once the outputs are collected
+        from .run_data import push_data
+
+        push_data(run)
 
 
 def chunk_payload(chunk) -> dict:

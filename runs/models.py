@@ -222,3 +222,76 @@ class EnvironmentCache(models.Model):
 
     def __str__(self):
         return f"{self.spec_hash} on {self.target_id}"
+
+
+# ---- what a run records besides scalar metrics (its Run API shim, MLflow) ------------------
+
+
+class RunTag(models.Model):
+    """A tag of a run: set again, it takes the new value."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tags")
+    key = models.CharField(max_length=250)
+    value = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["run", "key"]
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="run_tag_key_unique")]
+
+    def __str__(self):
+        return f"{self.key}={self.value[:40]}"
+
+
+class RunParam(models.Model):
+    """A parameter of a run: once set it never changes (MLflow's rule)."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="params")
+    key = models.CharField(max_length=250)
+    value = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["run", "key"]
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="run_param_key_unique")]
+
+    def __str__(self):
+        return f"{self.key}={self.value[:40]}"
+
+
+class RunTableKind(models.TextChoices):
+    LIST = "list", "list"
+    ROW = "row", "rows"
+    TABLE = "table", "table"
+
+
+class RunTable(models.Model):
+    """A list, a table built row by row, or a table logged whole; appended to, never rewritten."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tables")
+    name = models.CharField(max_length=250)
+    kind = models.CharField(max_length=10, choices=RunTableKind.choices)
+    columns = models.JSONField(default=list)  # [name, ...]
+    rows = models.JSONField(default=list)  # [[cell per column], ...]; cells are JSON scalars
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["run", "name"]
+        constraints = [models.UniqueConstraint(fields=["run", "name"], name="run_table_name_unique")]
+
+    def __str__(self):
+        return f"{self.name} ({self.kind}, {len(self.rows)} rows)"
+
+
+class RunImage(models.Model):
+    """An image the run saved under outputs/; shown once the outputs are collected."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="images")
+    name = models.CharField(max_length=250)
+    path = models.CharField(max_length=1000)  # relative to outputs/
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "created_at", "pk"]
+        constraints = [models.UniqueConstraint(fields=["run", "path"], name="run_image_path_unique")]
+
+    def __str__(self):
+        return f"{self.name}: {self.path}"

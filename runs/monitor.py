@@ -6,12 +6,9 @@ A ``RunFollower`` holds no thread: the monitor service (monitor_service.py)
 polls all of a target's runs at once and hands each follower its state.
 """
 
-import json
 import logging
-import math
 import tempfile
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -24,17 +21,15 @@ from compute.backends.runner import READ_LIMIT
 from . import snapshots
 from .lease import finish_run, update_run
 from .live import push_log, push_run
+from .metrics_lines import parse_metrics, store_records
 from .models import EnvironmentCache, Metric, Output, Run, RunLogChunk, RunStatus
 from .outputs import OutputsError, unpack_outputs
+from .run_data import push_data
 
 log = logging.getLogger(__name__)
 
 CHUNK_CHARS = 64 * 1024
 STDERR_TAIL_LINES = 20
-# Metric times outside these bounds are refused (a clock or a bug, not a time).
-METRIC_TIME_MIN = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
-METRIC_TIME_SKEW = 24 * 3600
-METRIC_NOTES_PER_READ = 10
 
 
 def outputs_dir(run: Run) -> Path:
@@ -83,12 +78,16 @@ class RunFollower:
             self.known.add("env")
 
     # ---- storing (inside the tick's transaction, on the row locked for it) ------------
-    def apply(self, locked: Run, reading: "Reading") -> tuple[list, list, dict]:
-        """Chunks and metric points to store, and the row's changed status fields;
-        sets the new offsets and seq on ``locked``."""
+    def apply(self, locked: Run, reading: "Reading") -> tuple[list, list, dict, bool]:
+        """Chunks and metric points to store, the row's changed status fields,
+        and whether tables, tags, params or images were stored (they are
+        stored here, in the tick's transaction); sets the new offsets and seq
+        on ``locked``."""
         state, consumed, texts = reading.state, reading.consumed, reading.texts
         fields = self._phase_fields(state, locked)
-        points, notes = parse_metrics(texts.get("metrics", ""))
+        points, records, notes = parse_metrics(texts.get("metrics", ""))
+        data_stored, refused = store_records(locked, records) if records else (False, [])
+        notes += refused
         if notes:
             texts["system"] = texts.get("system", "") + "".join(f"{note}\n" for note in notes)
         kept = _cap_log(locked, texts, fields)
@@ -110,7 +109,7 @@ class RunFollower:
         locked.heartbeat_at = now
         for name, value in fields.items():
             setattr(locked, name, value)
-        return chunks, metrics, fields
+        return chunks, metrics, fields, data_stored
 
     def pump(self, backend, state) -> int:
         """Read and store one run on its own (a tick stores all of its runs
@@ -272,11 +271,13 @@ def store_readings(items: list[tuple[RunFollower, Reading]], owner: str) -> list
             if row is None or row.lease_owner != owner:
                 lost.append(follower)
                 continue
-            run_chunks, run_metrics, fields = follower.apply(row, reading)
+            run_chunks, run_metrics, fields, data_stored = follower.apply(row, reading)
             chunks += run_chunks
             metrics += run_metrics
             _record_environment(row, reading.state)
             (changed if fields else updated).append((row, fields, run_chunks, run_metrics))
+            if data_stored:
+                push_data(row)
         RunLogChunk.objects.bulk_create(chunks)
         Metric.objects.bulk_create(metrics)
         if updated:
@@ -317,51 +318,6 @@ def _pieces(text: str):
         cut = CHUNK_CHARS if cut < 0 else cut + 1
         yield text[:cut]
         text = text[cut:]
-
-
-def parse_metrics(text: str) -> tuple[list[dict], list[str]]:
-    """Metric points from the metrics file's lines, and a note for each line
-    refused (NaN and infinite values, times out of range, malformed lines):
-    the notes go to the run's system log, the run goes on."""
-    points, notes, refused = [], [], 0
-    now = time.time()
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        problem = None
-        try:
-            point = json.loads(line)
-            value = point["value"]
-            if value is None:
-                continue
-            name = str(point["name"])[:200]
-            value = float(value)
-            step = int(point["step"])
-            stamp = float(point.get("time") or now)
-            if not math.isfinite(value):
-                problem = f"metric {name!r} at step {step}: {value} is not a finite number"
-            elif not math.isfinite(stamp) or not METRIC_TIME_MIN <= stamp <= now + METRIC_TIME_SKEW:
-                problem = f"metric {name!r} at step {step}: its time {stamp!r} is out of range"
-            elif not -(2**63) <= step < 2**63:
-                problem = f"metric {name!r}: step {step} is out of range"
-            else:
-                points.append(
-                    {
-                        "name": name,
-                        "step": step,
-                        "value": value,
-                        "time": datetime.fromtimestamp(stamp, tz=UTC),
-                    }
-                )
-        except (ValueError, KeyError, TypeError, OverflowError, AttributeError, RecursionError):
-            problem = f"a malformed metrics line was skipped: {line[:80]!r}"
-        if problem:
-            refused += 1
-            if refused <= METRIC_NOTES_PER_READ:
-                notes.append(f"Metric refused: {problem}.")
-    if refused > METRIC_NOTES_PER_READ:
-        notes.append(f"… and {refused - METRIC_NOTES_PER_READ} more metric lines refused.")
-    return points, notes
 
 
 def _cap_log(run: Run, texts: dict, fields: dict) -> dict:

@@ -1,10 +1,23 @@
+from functools import cached_property
+
 from django.db.models import Count, OuterRef, Subquery
 from django.shortcuts import get_object_or_404
 
 from compute.backends import runnable_kinds
 from compute.models import ComputeTarget, TargetState
 
-from .models import Experiment, Metric, Run, RunLogChunk, Snapshot
+from .models import (
+    Experiment,
+    Metric,
+    Output,
+    Run,
+    RunImage,
+    RunLogChunk,
+    RunParam,
+    RunTable,
+    RunTag,
+    Snapshot,
+)
 
 LOG_TAIL_CHUNKS = 200
 METRIC_POINTS_MAX = 20000  # per read, for the chart and the API alike
@@ -42,10 +55,17 @@ def snapshot_get(*, workspace, pk) -> Snapshot | None:
     return Snapshot.objects.filter(workspace=workspace, pk=pk).first() if pk else None
 
 
-def run_list(*, workspace, experiment=None):
+def run_list(*, workspace, experiment=None, tag: tuple[str, str | None] | None = None):
+    """The workspace's runs; ``tag`` (key, value or None for any value) keeps the runs tagged so."""
     runs = Run.objects.filter(workspace=workspace).select_related("target", "experiment", "created_by")
     if experiment is not None:
         runs = runs.filter(experiment=experiment)
+    if tag is not None:
+        key, value = tag
+        tagged = (
+            RunTag.objects.filter(key=key) if value is None else RunTag.objects.filter(key=key, value=value)
+        )
+        runs = runs.filter(pk__in=tagged.values("run_id"))
     return runs
 
 
@@ -131,3 +151,56 @@ def metric_points(*, runs, limit: int = METRIC_POINTS_MAX):
 
 def run_can_be_seen_by(*, run_id: int, user) -> bool:
     return Run.objects.filter(pk=run_id, workspace__memberships__user=user).exists()
+
+
+class RunData:
+    """What the run page shows besides metrics: tags, params, tables and
+    images; read when first used (a push renders it after commit)."""
+
+    def __init__(self, run):
+        self.run = run
+
+    @cached_property
+    def tags(self) -> list:
+        return list(RunTag.objects.filter(run=self.run).order_by("key"))
+
+    @cached_property
+    def params(self) -> list:
+        return list(RunParam.objects.filter(run=self.run).order_by("key"))
+
+    @cached_property
+    def tables(self) -> list:
+        return list(RunTable.objects.filter(run=self.run).order_by("name"))
+
+    @cached_property
+    def images(self) -> list:
+        """Images with ``available``: whether the file is among the collected outputs."""
+        images = list(RunImage.objects.filter(run=self.run))
+        collected = set(
+            Output.objects.filter(run=self.run, path__in=[i.path for i in images]).values_list(
+                "path", flat=True
+            )
+        )
+        for image in images:
+            image.available = image.path in collected
+        return images
+
+    @property
+    def empty(self) -> bool:
+        return not (self.tags or self.params or self.tables or self.images)
+
+
+def run_tags(*, runs) -> dict:
+    """{run id: [(key, value), ...]} for many runs, in one query."""
+    tags: dict = {}
+    for run_id, key, value in (
+        RunTag.objects.filter(run__in=runs).order_by("run_id", "key").values_list("run_id", "key", "value")
+    ):
+        tags.setdefault(run_id, []).append((key, value))
+    return tags
+
+
+def parse_tag_filter(text: str) -> tuple[str, str | None]:
+    """``key:value`` → (key, value); ``key`` alone → (key, None): any value."""
+    key, sep, value = text.partition(":")
+    return key.strip(), (value if sep else None)

@@ -31,10 +31,14 @@ def experiment_list(request):
 @member_required()
 def experiment_detail(request, name):
     experiment = selectors.experiment_get(workspace=request.workspace, name=name)
-    runs = list(selectors.run_list(workspace=request.workspace, experiment=experiment)[:200])
+    tag_filter = request.GET.get("tag", "").strip()
+    tag = selectors.parse_tag_filter(tag_filter) if tag_filter else None
+    runs = list(selectors.run_list(workspace=request.workspace, experiment=experiment, tag=tag)[:200])
     latest = {run.pk: selectors.latest_metrics(run=run) for run in runs}
+    tags = selectors.run_tags(runs=runs)
     for run in runs:
         run.latest_metrics = latest[run.pk]
+        run.tag_list = tags.get(run.pk, [])
     points = selectors.metric_points(runs=runs)
     series: dict = {}
     for run_id, metric, step, value in points:
@@ -42,7 +46,13 @@ def experiment_detail(request, name):
     return render(
         request,
         "runs/experiment_detail.html",
-        {"experiment": experiment, "runs": runs, "series": series, "metric_names": sorted(series)},
+        {
+            "experiment": experiment,
+            "runs": runs,
+            "series": series,
+            "metric_names": sorted(series),
+            "tag_filter": tag_filter,
+        },
     )
 
 
@@ -156,7 +166,12 @@ def run_detail(request, pk):
     return render(
         request,
         "runs/run_detail.html",
-        {"run": run, "outputs": run.outputs.all(), "metric_names": sorted(selectors.latest_metrics(run=run))},
+        {
+            "run": run,
+            "outputs": run.outputs.all(),
+            "metric_names": sorted(selectors.latest_metrics(run=run)),
+            "data": selectors.RunData(run),
+        },
     )
 
 

@@ -1,5 +1,5 @@
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 Progress = Callable[[str], None]
 
@@ -196,7 +196,10 @@ class LaunchSpec:
     env_kind: str  # user | pip | conda
     env_arg: str  # the interpreter, or the environment's spec hash
     requirements: str = ""
-    helper: str = ""  # portal_run.py
+    # Files written under the run's lib/ (on PYTHONPATH): {path: content}
+    helpers: dict[str, str] = field(default_factory=dict)
+    # Variables set for the script: {name: value}
+    env: dict[str, str] = field(default_factory=dict)
     tree_digest: str = ""  # the snapshot's content digest, checked on the target
     env_digest: str = ""  # the built environment's content digest, when known
 

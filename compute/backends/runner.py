@@ -13,7 +13,8 @@ Each workspace has its own area on the target (``<workdir>/ws-<id>/``):
     envs/<spec hash>/     built environments, verified against the digest recorded when built
     runs/<run key>/       one folder per run:
         src/            a copy of the snapshot, and the script's working directory
-        lib/            portal_run.py, on PYTHONPATH
+        lib/            the run's helpers (portal_run.py, the azureml shim), on PYTHONPATH
+        run.env         the run's own variables (PORTAL_RUN_ID, ...), read by job.sh
         job.sh          the detached job (its own session and process group)
         phase           "env" while building the environment, then "running"
         stdout.log, stderr.log, system.log, metrics.jsonl  appended to, never rewritten
@@ -29,6 +30,7 @@ characters its value may hold, and only once the job has ended.
 import hashlib
 import os
 import re
+import shlex
 import tarfile
 import threading
 from pathlib import Path, PurePosixPath
@@ -96,10 +98,11 @@ LAUNCH = (
     DIGEST_FUNCTIONS
     + STAT_FIELDS
     + r"""
-wd="$1"; key="$2"; sha="$3"; helper="$4"; job="$5"; envkind="$6"; envarg="$7"; reqs="$8"; script="$9"
+wd="$1"; key="$2"; sha="$3"; runenv="$4"; job="$5"; envkind="$6"; envarg="$7"; reqs="$8"; script="$9"
 shift 9
-tree="$1"; envdigest="$2"
-shift 2
+# Then the helper files as (path under lib/, content) pairs, then the script's arguments.
+tree="$1"; envdigest="$2"; nlib="$3"
+shift 3
 mkdir -p "$wd/runs" || { echo "failure=The working directory $wd cannot be written."; exit 0; }
 wd=$(cd "$wd" && pwd)
 rd="$wd/runs/$key"
@@ -112,7 +115,12 @@ fi
 echo "rundir=$rd"
 mkdir -p "$rd/src" "$rd/lib"
 : > "$rd/stdout.log"; : > "$rd/stderr.log"; : > "$rd/system.log"; : > "$rd/metrics.jsonl"
-printf '%s' "$helper" > "$rd/lib/portal_run.py"
+while [ "$nlib" -gt 0 ]; do
+  case "$1" in */*) mkdir -p "$rd/lib/${1%/*}" ;; esac
+  printf '%s' "$2" > "$rd/lib/$1"
+  shift 2; nlib=$((nlib-1))
+done
+(umask 077; printf '%s' "$runenv" > "$rd/run.env")
 printf '%s' "$job" > "$rd/job.sh"
 fail() {
   printf '%s\n' "$1" >> "$rd/system.log"; printf '%s\n' "$1" > "$rd/failure"
@@ -222,6 +230,7 @@ else
   py="$envdir/bin/python"
 fi
 echo running > "$rd/phase"
+. "$rd/run.env"
 cd "$rd/src"
 PYTHONPATH="$rd/lib${PYTHONPATH:+:$PYTHONPATH}" PORTAL_RUN_DIR="$rd" PYTHONDONTWRITEBYTECODE=1 \
   PORTAL_METRICS_FILE="$rd/metrics.jsonl" PYTHONUNBUFFERED=1 \
@@ -317,6 +326,30 @@ if [ -d outputs ] && [ ! -L outputs ]; then
   tar -czf "$rd/outputs.tar.gz" outputs && echo "packed=$(wc -c < "$rd/outputs.tar.gz" | tr -cd 0-9)"
 fi
 """
+
+
+HELPER_PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$")
+ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+def helper_arguments(helpers: dict[str, str]) -> list[str]:
+    """(path, content) pairs of the files to write under the run's lib/."""
+    args = []
+    for path, text in sorted(helpers.items()):
+        if not HELPER_PATH.match(path) or ".." in path.split("/"):
+            raise BackendError(f"Not a helper path: {path[:200]}")
+        args += [path, text]
+    return args
+
+
+def run_env_script(env: dict[str, str]) -> str:
+    """The run's own variables as the sh lines job.sh reads before the script."""
+    lines = []
+    for name, value in sorted(env.items()):
+        if not ENV_NAME.match(name):
+            raise BackendError(f"Not a variable name: {name[:100]}")
+        lines.append(f"export {name}={shlex.quote(value)}\n")
+    return "".join(lines)
 
 
 def _fields(output: str) -> dict:
@@ -436,7 +469,7 @@ class RunnerMixin:
                 self.area,
                 spec.key,
                 spec.sha256,
-                spec.helper,
+                run_env_script(spec.env),
                 JOB,
                 spec.env_kind,
                 spec.env_arg,
@@ -444,6 +477,8 @@ class RunnerMixin:
                 spec.script,
                 spec.tree_digest,
                 spec.env_digest,
+                str(len(spec.helpers)),
+                *helper_arguments(spec.helpers),
                 *spec.arguments,
             ],
             "Starting the run",

@@ -60,7 +60,7 @@ def hexkey(name: str) -> str:
     return hashlib.md5(name.encode()).hexdigest()  # noqa: S324 - a name, not a secret
 
 
-def launch(backend, tmp_path, script, key, arguments=()):
+def launch(backend, tmp_path, script, key, arguments=(), **spec):
     sha, archive = snapshot(tmp_path, script)
     backend.ensure_snapshot(sha, archive, tree_digest=tree_digest(archive))
     return backend.launch(
@@ -72,6 +72,7 @@ def launch(backend, tmp_path, script, key, arguments=()):
             env_kind="user",
             env_arg="python3",
             tree_digest=tree_digest(archive),
+            **spec,
         )
     )
 
@@ -209,4 +210,33 @@ def test_a_missing_image_fails_the_launch_clearly(instance, tmp_path):
     backend.target.config["image"] = podman.MISSING_IMAGE
     with pytest.raises(Exception, match=f"The image {podman.MISSING_IMAGE} is not on the engine"):
         launch(backend, tmp_path, TRAIN, "noimg1")
+    backend.close()
+
+
+AZUREML = b"""
+from azureml.core import Run
+run = Run.get_context()
+run.log("mse", 0.5)
+run.tag("where", "container")
+print("run", run.id, run.experiment.name)
+"""
+
+
+def test_the_run_api_shim_and_the_run_variables_travel_into_the_container(instance, tmp_path):
+    import json
+
+    from runs.executor import HELPER_FILES
+
+    backend = instance()
+    env = {"PORTAL_RUN_ID": "7", "PORTAL_EXPERIMENT": "boxed"}
+    handle = launch(backend, tmp_path, AZUREML, "azureml1", helpers=HELPER_FILES, env=env)
+    state = wait_ended(backend, handle)
+    logs = backend.read_logs(handle, {})
+    assert state.exit_code == 0, logs["stderr"]
+    assert logs["stdout"].decode() == "run 7 boxed\n"
+    lines = [json.loads(line) for line in logs["metrics"].decode().splitlines()]
+    assert [(line.get("type"), line.get("name") or line.get("key")) for line in lines] == [
+        (None, "mse"),
+        ("tag", "where"),
+    ]
     backend.close()

@@ -204,7 +204,7 @@ def test_launching_twice_starts_the_script_once(any_target, make_snapshot):
             arguments=[],
             env_kind="user",
             env_arg="python3",
-            helper=executor.HELPER_SOURCE,
+            helpers=executor.HELPER_FILES,
             tree_digest=digest,
         )
         first = backend.launch(launch)
