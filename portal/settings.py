@@ -187,6 +187,10 @@ else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The portal's address as runs on targets reach it: MLflow's tracking calls from
+# inside a run go to PORTAL_URL/mlflow (runs.mlflow_server).
+PORTAL_URL = env.str("PORTAL_URL", default="http://127.0.0.1:8000")
+
 REDIS_URL = _secret("REDIS_URL", default="")
 EMBEDDED = not REDIS_URL
 

@@ -16,6 +16,7 @@ urlpatterns = [
     path("compute/", include("compute.urls")),
     path("", include("runs.urls")),
     path("api/v1/", include("portal.api.urls")),
+    path("mlflow/", include("runs.mlflow_urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -24,7 +24,7 @@ from compute.backends.base import BackendError, LaunchSpec
 from compute.backends.docker_runs import backend_for_run
 from compute.backends.runner import tree_digest
 
-from . import images, monitor_service, snapshots
+from . import images, monitor_service, snapshots, tracking_tokens
 from .lease import LeaseLost, claim, finish_run, hand_over, kept, owner_token, update_run
 from .models import EnvironmentCache, Run, RunStatus
 
@@ -164,6 +164,8 @@ def launch(run: Run, backend, owner: str) -> dict | None:
     known = EnvironmentCache.objects.filter(target=run.target, spec_hash=env_arg).values_list(
         "digest", flat=True
     )
+    previous_digest = run.tracking_digest
+    tracking = tracking_env(run)
     handle = backend.launch(
         LaunchSpec(
             key=run.key.hex,
@@ -174,11 +176,25 @@ def launch(run: Run, backend, owner: str) -> dict | None:
             env_arg=env_arg,
             requirements=env.get("requirements", ""),
             helpers=HELPER_FILES,
-            env={"PORTAL_RUN_ID": str(run.pk), "PORTAL_EXPERIMENT": run.experiment.name},
+            env={"PORTAL_RUN_ID": str(run.pk), "PORTAL_EXPERIMENT": run.experiment.name, **tracking},
             tree_digest=digest,
             env_digest=(known.first() or "") if kind != "user" else "",
         )
     )
     if handle.pop("already", False):
         log.info("Run %s was already launched on its target; following it", run.pk)
+        # Its process has the token it was launched with: that one stays valid.
+        Run.objects.filter(pk=run.pk).update(tracking_digest=previous_digest)
     return handle
+
+
+def tracking_env(run: Run) -> dict[str, str]:
+    """MLflow's variables for the run: ``mlflow.start_run()`` then attaches to
+    this run on the portal, with a token for this run only (never stored, never shown)."""
+    token = tracking_tokens.issue(run)
+    return {
+        "MLFLOW_TRACKING_URI": f"{settings.PORTAL_URL.rstrip('/')}/mlflow",
+        "MLFLOW_TRACKING_TOKEN": token,
+        "MLFLOW_RUN_ID": run.key.hex,
+        "MLFLOW_EXPERIMENT_ID": str(run.experiment_id),
+    }

@@ -116,6 +116,9 @@ class Run(models.Model):
     # Bytes of output stored; past settings.RUN_LOG_MAX_BYTES the rest is not stored.
     log_bytes = models.BigIntegerField(default=0)
     log_truncated = models.BooleanField(default=False)
+    # sha256 of the run's tracking token (runs.tracking_tokens): the token itself is only in its process.
+    tracking_digest = models.CharField(max_length=64, blank=True)
+    mlflow_runs = models.PositiveIntegerField(default=0)  # MLflow runs the script started beside the portal's
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -295,3 +298,24 @@ class RunImage(models.Model):
 
     def __str__(self):
         return f"{self.name}: {self.path}"
+
+
+class LoggedModel(models.Model):
+    """A model logged through MLflow (MLflow 3's logged-model entity); its
+    files are the run's outputs under ``mlflow/models/<model_id>/``."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="logged_models")
+    model_id = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=30, default="LOGGED_MODEL_PENDING")
+    model_type = models.CharField(max_length=100, blank=True)
+    tags = models.JSONField(default=dict, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self):
+        return f"{self.name} ({self.model_id})"

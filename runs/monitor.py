@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 CHUNK_CHARS = 64 * 1024
 STDERR_TAIL_LINES = 20
+TRACKED_OUTPUTS = "mlflow"  # outputs/mlflow/: artifacts sent through the MLflow API while the run ran
 
 
 def outputs_dir(run: Run) -> Path:
@@ -226,17 +227,30 @@ class RunFollower:
             limit = settings.PORTAL_OUTPUTS_MAX_MB * 1024 * 1024
             if not backend.fetch_outputs(self.handle, archive, max_bytes=limit):
                 return
+            # MLflow artifacts the run sent while it ran (outputs/mlflow/) stay as they are.
+            tracked = dest / "outputs" / TRACKED_OUTPUTS
+            kept_aside = Path(tmp) / "tracked"
+            if tracked.is_dir():
+                tracked.rename(kept_aside)
             snapshots.remove_tree(dest)
             dest.mkdir()
             try:
                 unpacked = unpack_outputs(archive, dest)
             except OutputsError as exc:
                 system_note(run, self.owner, f"Outputs were not collected: {exc}")
+                unpacked = None
+            finally:
+                if kept_aside.is_dir():
+                    (dest / "outputs").mkdir(exist_ok=True)
+                    snapshots.remove_tree(tracked)
+                    kept_aside.rename(tracked)
+            if unpacked is None:
                 return
         if unpacked.skipped_reason:
             system_note(run, self.owner, f"Outputs: {unpacked.skipped_reason}")
-        Output.objects.filter(run=run).delete()
-        Output.objects.bulk_create(Output(run=run, path=path, size=size) for path, size in unpacked.files)
+        files = [(path, size) for path, size in unpacked.files if not path.startswith(TRACKED_OUTPUTS + "/")]
+        Output.objects.filter(run=run).exclude(path__startswith=TRACKED_OUTPUTS + "/").delete()
+        Output.objects.bulk_create(Output(run=run, path=path, size=size) for path, size in files)
 
 
 class Reading:
