@@ -80,7 +80,7 @@ class Bench:
         client.force_login(user)
         self.cookie = f"sessionid={client.cookies['sessionid'].value}"
         self.port = servers.free_port()
-        env = {**os.environ}
+        env = {**os.environ, "PORTAL_URL": f"http://127.0.0.1:{self.port}"}  # runs reach the portal here
         log = open(Path(os.environ["PORTAL_VAR_DIR"]) / "bench-server.log", "w")  # noqa: SIM115
         self.procs.append(
             subprocess.Popen(
