@@ -8,14 +8,14 @@ the same template partial the page itself renders.
 import logging
 import time
 
-from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.template.loader import render_to_string
+
+from .pushes import send_later
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +25,7 @@ def broadcast(group: str, template: str, context: dict) -> None:
 
     def send():
         html = render_to_string(template, context)
-        try:
-            async_to_sync(get_channel_layer().group_send)(group, {"type": "push.html", "html": html})
-        except Exception:  # a push is a courtesy: the page re-reads on reload
-            log.exception("Live push to %s failed", group)
+        send_later([(group, {"type": "push.html", "html": html})])  # a courtesy: the page re-reads on reload
 
     transaction.on_commit(send)
 

@@ -6,6 +6,7 @@ import time
 
 from django.conf import settings
 from django.core.files import File
+from django.db import connection
 from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -342,6 +343,8 @@ class RunLogs(WorkspaceView):
             page = selectors.log_page(run=run, after=after, limit=limit)
             if page["chunks"] or current in TERMINAL or time.monotonic() >= deadline:
                 break
+            if not connection.in_atomic_block:
+                connection.close()  # back to the pool while waiting: followers must not hold connections
             time.sleep(LOG_WAIT_STEP)
         chunks = page["chunks"]
         return Response(

@@ -11,11 +11,10 @@ import logging
 import threading
 from contextlib import contextmanager
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 
 from portal.live import broadcast
+from portal.pushes import send_later
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +85,8 @@ _batch = threading.local()
 
 @contextmanager
 def batched_pushes():
-    """Log pushes committed inside go out together at the end, in order, on
-    one event loop: a monitor tick over hundreds of runs costs one
-    async_to_sync instead of one per run."""
+    """Log pushes committed inside go out together at the end, in order: a
+    monitor tick over hundreds of runs hands the sender one batch, not one per run."""
     if getattr(_batch, "pending", None) is not None:  # already batching
         yield
         return
@@ -102,12 +100,4 @@ def batched_pushes():
 
 
 def _send_all(messages) -> None:
-    async def send():
-        layer = get_channel_layer()
-        for group, message in messages:  # in order: a page relies on seq order per run
-            await layer.group_send(group, message)
-
-    try:
-        async_to_sync(send)()
-    except Exception:  # the page backfills by seq
-        log.exception("Log pushes to %s failed", sorted({group for group, _ in messages}))
+    send_later(messages)  # one sender thread per process, in order; the page backfills by seq
