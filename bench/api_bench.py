@@ -81,6 +81,8 @@ def run_list(bench, count):
         ],
         batch_size=2000,
     )
+    with connection.cursor() as cursor:  # as autovacuum would after a bulk load
+        cursor.execute("ANALYZE runs_run")
     token = tokens.token_create(user=bench.user, workspace=bench.workspace, name="bench-list").plaintext
     client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_HOST="127.0.0.1")
     url = f"/api/v1/workspaces/{bench.workspace.slug}/runs/"

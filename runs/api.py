@@ -22,7 +22,7 @@ from . import downloads, selectors, services
 from .models import TERMINAL, Run, RunStatus, Snapshot
 
 LOG_WAIT_MAX = 30.0  # seconds a log read may wait for new lines
-LOG_WAIT_STEP = 0.25
+LOG_WAIT_STEPS = (0.02, 0.5)  # the wait between reads grows from the first to the second
 LOG_LIMIT_MAX = 5000
 RUNS_LIMIT_MAX = 200
 SHA256 = r"[0-9a-f]{64}"
@@ -337,6 +337,7 @@ class RunLogs(WorkspaceView):
         except ValueError:
             raise serializers.ValidationError({"timeout": ["Give the wait in seconds, e.g. 20."]}) from None
         deadline = time.monotonic() + wait
+        step = LOG_WAIT_STEPS[0]  # soon at first (a run's first lines), then rarely
         while True:
             # The status is read before the chunks: a run seen finished has stored all its lines.
             current = Run.objects.filter(pk=run.pk).values_list("status", flat=True).first()
@@ -345,7 +346,8 @@ class RunLogs(WorkspaceView):
                 break
             if not connection.in_atomic_block:
                 connection.close()  # back to the pool while waiting: followers must not hold connections
-            time.sleep(LOG_WAIT_STEP)
+            time.sleep(min(step, max(deadline - time.monotonic(), 0)))
+            step = min(step * 1.5, LOG_WAIT_STEPS[1])
         chunks = page["chunks"]
         return Response(
             {

@@ -124,6 +124,9 @@ class Run(models.Model):
         ordering = ["-created_at", "-pk"]
         indexes = [
             models.Index(fields=["workspace", "status"]),
+            models.Index(
+                fields=["workspace", "-id"], name="run_workspace_newest"
+            ),  # the run list, newest first
             models.Index(fields=["status", "lease_expires_at"]),
         ]
 
