@@ -93,10 +93,19 @@ def test_artifacts_are_outputs_and_stay_inside_the_run(running, tracker, setting
     assert inside == {"files": [{"path": "notes.txt", "is_dir": False, "file_size": 5}]}
     escape = client.put(f"{base}/../../../etc/x", b"x", content_type="text/plain")
     assert escape.status_code in (400, 403, 404)
-    settings.PORTAL_OUTPUTS_MAX_MB = 0
-    over = client.put(f"{base}/big.bin", b"x" * 10, content_type="application/octet-stream")
+    settings.PORTAL_OUTPUTS_MAX_MB = 1
+    # One body over the limit is refused before anything reads it...
+    big = client.put(f"{base}/big.bin", b"x" * (1024 * 1024 + 1), content_type="application/octet-stream")
+    assert big.status_code == 413 and big.json()["error_code"] == "RESOURCE_EXHAUSTED"
+    # ...and one that would take the run's outputs past it, as it is written.
+    Output.objects.create(run=running, path="model.bin", size=1024 * 1024 - 10)
+    over = client.put(f"{base}/more.bin", b"x" * 20, content_type="application/octet-stream")
     assert over.status_code == 413 and "outputs would pass" in over.json()["message"]
-    assert list(Output.objects.filter(run=running).values_list("path", flat=True)) == ["mlflow/sub/notes.txt"]
+    assert sorted(Output.objects.filter(run=running).values_list("path", flat=True)) == [
+        "mlflow/sub/notes.txt",
+        "model.bin",
+    ]
+    assert not (tmp_path / "outputs" / running.key.hex / "outputs" / "mlflow" / "more.bin").exists()
 
 
 def test_the_token_acts_on_its_run_only_and_stops_with_it(running, tracker, submit, local_target, team, api):

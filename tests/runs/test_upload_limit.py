@@ -104,3 +104,16 @@ def test_live_server_stops_a_chunked_body_at_the_limit(transactional_db, small_l
     finally:
         conn.close()
         portal.stop()
+
+
+def test_which_bodies_are_held_to_which_limit(settings):
+    settings.PORTAL_OUTPUTS_MAX_MB = 7
+    sha = "a" * 64
+    assert upload_limit.guard_for("PUT", f"/api/v1/workspaces/team/snapshots/{sha}/").kind == "api"
+    mlflow = upload_limit.guard_for("PUT", "/mlflow/api/2.0/mlflow-artifacts/artifacts/k/artifacts/m.pkl")
+    assert mlflow.kind == "mlflow" and mlflow.limit == 7 * 1024 * 1024
+    assert upload_limit.guard_for("POST", "/runs/new/").kind == "page"
+    assert (
+        upload_limit.guard_for("GET", "/mlflow/api/2.0/mlflow-artifacts/artifacts/k/artifacts/m.pkl") is None
+    )
+    assert upload_limit.guard_for("PUT", "/api/v1/workspaces/team/snapshots/short/") is None
