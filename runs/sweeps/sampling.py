@@ -32,7 +32,7 @@ class RandomSampler:
         self.space, self.seed = space, seed
 
     def suggest(self, n, trials):
-        rng = random.Random(self.seed if self.seed is not None else random.random())
+        rng = random.Random(self.seed if self.seed is not None else random.random())  # noqa: S311
         for _ in range(len(trials)):  # the i-th trial always gets the i-th sample
             self.space.sample(rng)
         return [self.space.sample(rng) for _ in range(n)]
