@@ -1,5 +1,7 @@
 """What the sweep page, the API and the SDK read of a sweep."""
 
+from django.urls import reverse
+
 from ..models import TERMINAL, Metric, RunStatus, Sweep
 from .orchestrator import sweep_trials
 
@@ -35,7 +37,7 @@ def sweep_summary(sweep: Sweep) -> dict:
         .values_list("run_id", "step", "value")
     ):
         series.setdefault(str(run_id), []).append([step, value])
-    return {
+    summary = {
         "children": rows,
         "param_names": list(sweep.space),
         "created": len(rows),
@@ -47,6 +49,8 @@ def sweep_summary(sweep: Sweep) -> dict:
         "best": best,
         "series": series,
     }
+    summary["chart_data"] = sweep_chart_data(sweep, summary)
+    return summary
 
 
 def sweep_chart_data(sweep: Sweep, summary: dict) -> dict:
@@ -57,7 +61,15 @@ def sweep_chart_data(sweep: Sweep, summary: dict) -> dict:
         "params": summary["param_names"],
         "series": summary["series"],
         "children": [
-            {"id": r["id"], "status": r["status"], "params": r["params"], "value": r["value"]}
+            {
+                "id": r["id"],
+                "status": r["status"],
+                "status_label": r["status_label"],
+                "params": r["params"],
+                "value": r["value"],
+                "reason": r["reason"],
+                "url": reverse("run-detail", args=[r["id"]]),
+            }
             for r in summary["children"]
         ],
         "best": summary["best"]["id"] if summary["best"] else None,
