@@ -97,7 +97,9 @@ def sweep_advance(sweep_id: int) -> None:
             for child in active:
                 if child.can_cancel:
                     services.run_cancel(run=child)
-            active = Run.objects.filter(parent=parent).exclude(status__in=TERMINAL)  # the unstarted end at once
+            active = Run.objects.filter(parent=parent).exclude(
+                status__in=TERMINAL
+            )  # the unstarted end at once
             if not active.exists():
                 _finish(sweep, SweepState.CANCELED, "Canceled: every child run was canceled.")
             _push(sweep)
