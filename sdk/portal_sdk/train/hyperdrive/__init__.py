@@ -136,7 +136,7 @@ class NoTerminationPolicy(_Policy):
     kind = "none"
 
 
-class PrimaryMetricGoal(str, enum.Enum):
+class PrimaryMetricGoal(str, enum.Enum):  # noqa: UP042 - the SDK runs on Pythons before StrEnum
     MAXIMIZE = "maximize"
     MINIMIZE = "minimize"
 
