@@ -185,7 +185,7 @@ class BayesianSampler(Sampler):
                     if self.space.key(params) not in used:
                         break
                     params = self._decode(study.ask(distributions).params)
-                else:
+                if self.space.key(params) in used:
                     params = _draw(self.space, self.seed, len(trials) + index, used)
             out.append(params)
             used.add(self.space.key(params))
