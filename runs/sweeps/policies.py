@@ -223,7 +223,7 @@ class TruncationSelectionPolicy(Policy):
         cut = len(at_step) * self.truncation_percentage // 100
         # The children at least as bad as this one, itself included.
         as_bad = sum((v <= value) if goal == "maximize" else (v >= value) for v in at_step)
-        if cut == 0 or as_bad > cut:
+        if as_bad > cut:
             return None
         return f"{_fmt(value)} is in the lowest {self.truncation_percentage}% of {len(at_step)} runs at that step"
 
