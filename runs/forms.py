@@ -132,7 +132,7 @@ class SweepForm(forms.Form):
         ]
 
     def clean(self):
-        from .sweeps.space import ARGS
+        from .sweeps.space import _FIELDS as ARGS  # the arguments each distribution takes
 
         data = super().clean()
         space = {}

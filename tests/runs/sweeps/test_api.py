@@ -57,7 +57,7 @@ def test_create_get_list_cancel(team, api, body):
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"space": {"alpha": {"type": "uniform", "low": 0, "high": 1}}}, "space"),
+        ({"space": {"--a": {"type": "gauss", "mu": 0}}}, "space"),
         ({"space": {"--a": {"type": "uniform", "low": 1, "high": 0}}}, "space"),
         ({"sampling": "grid"}, "sampling"),
         ({"sampling": "annealing"}, "sampling"),

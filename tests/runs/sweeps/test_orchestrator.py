@@ -129,7 +129,7 @@ def test_policy_stops_a_child_with_reason_and_status(make_sweep):
     good.refresh_from_db()
     assert good.status == RunStatus.RUNNING
     assert bad.status == RunStatus.CANCEL_REQUESTED
-    assert bad.stop_reason.startswith("Stopped by the bandit policy at step 2")
+    assert bad.stop_reason == "Stopped by the bandit policy at step 0: 0.3 < best 0.9 / (1 + 0.1)"
     log = "".join(RunLogChunk.objects.filter(run=bad, stream="system").values_list("text", flat=True))
     assert "Stopped by the bandit policy" in log
     # The monitor kills it and ends it as a cancel: the stop reason makes it EarlyStopped.
