@@ -161,3 +161,81 @@ def test_sklearn_sweep_on_the_ssh_vm(worker, ssh_target, sweep):
     sweep_row, children = check_grid_sweep(parent, concurrent=2, total=6)
     assert {c.target_id for c in children} == {target.pk}
     assert finished(children[0]).snapshot_id == parent.snapshot_id
+
+
+QUICK = """
+import argparse, time
+from portal_run import Run
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float)
+parser.add_argument("--depth", type=int)
+args = parser.parse_args()
+run = Run.get_context()
+for step in range(3):
+    run.log("loss", (args.lr - 0.3) ** 2 + args.depth / 10 + 1 / (step + 1), step=step)
+    time.sleep(0.2)
+"""
+
+
+def test_sweep_survives_its_events_being_lost(worker, local_target, sweep, monkeypatch):
+    """The worker handling the sweep dies: every queued step is gone and no
+    event comes while it is down. The beat's tick on a fresh worker (two at
+    once, racing) takes the sweep on from the database alone."""
+    import threading
+    import time
+
+    from portal.celery import app as celery_app
+    from runs import tasks
+    from runs.sweeps import orchestrator
+
+    parent = sweep(
+        local_target,
+        {"train.py": QUICK},
+        environment={"kind": "user", "interpreter": "python3"},
+        arguments=[],
+        space={
+            "--lr": {"type": "uniform", "low": 0.0, "high": 1.0},
+            "--depth": {"type": "choice", "values": [1, 2, 3]},
+        },
+        sampling="random",
+        seed=7,
+        primary_metric="loss",
+        goal="minimize",
+        policy="none",
+        policy_options={},
+        max_total_runs=10,
+        max_concurrent_runs=3,
+    )
+    wait_for(
+        lambda: Run.objects.filter(parent=parent, status=RunStatus.COMPLETED).count() >= 2,
+        timeout=60,
+        message="two children done",
+    )
+    # The worker dies: what it had queued is lost, and its steps stop.
+    monkeypatch.setattr(tasks.advance_sweep, "delay", lambda sweep_id: None)
+    celery_app.control.purge()
+    wait_for(
+        lambda: not Run.objects.filter(parent=parent).exclude(status__in=TERMINAL).exists(),
+        timeout=60,
+        message="the running children to end",
+    )
+    stalled = Run.objects.filter(parent=parent).count()
+    assert stalled < 10 and not Sweep.objects.get(pk=parent.pk).is_finished
+    monkeypatch.undo()
+
+    # A fresh worker's beat ticks, two at once.
+    while not Sweep.objects.get(pk=parent.pk).is_finished:
+        ticks = [threading.Thread(target=orchestrator.advance_running) for _ in range(2)]
+        for tick in ticks:
+            tick.start()
+        for tick in ticks:
+            tick.join()
+        assert Run.objects.filter(parent=parent).exclude(status__in=TERMINAL).count() <= 3
+        time.sleep(0.5)
+    sweep_row = Sweep.objects.get(pk=parent.pk)
+    children = list(Run.objects.filter(parent=parent))
+    assert sweep_row.state == SweepState.COMPLETED
+    assert len(children) == 10
+    assert len({tuple(sorted(c.trial_params.items())) for c in children}) == 10
+    assert all(c.status == RunStatus.COMPLETED for c in children)
+    assert most_at_once(children) <= 3
