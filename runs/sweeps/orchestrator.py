@@ -33,12 +33,18 @@ TRIAL_STATE = {
 
 def queue_advance(sweep_id: int, *, throttle: bool = False) -> None:
     """Queue a step for the sweep once the transaction commits. Throttled
-    (metric events), at most one per ADVANCE_THROTTLE_SECONDS per sweep."""
+    (metric events): the first event of a window queues one step to run at the
+    window's end, which reads every metric stored by then; the window's other
+    events add nothing. So a policy sees the last metrics within about
+    ADVANCE_THROTTLE_SECONDS, even when no event follows them."""
     from ..tasks import advance_sweep
 
-    if throttle and not cache.add(f"sweep-advance-{sweep_id}", 1, timeout=ADVANCE_THROTTLE_SECONDS):
-        return
-    transaction.on_commit(lambda: advance_sweep.delay(sweep_id))
+    if not throttle:
+        transaction.on_commit(lambda: advance_sweep.delay(sweep_id))
+    elif cache.add(f"sweep-advance-{sweep_id}", 1, timeout=ADVANCE_THROTTLE_SECONDS):
+        transaction.on_commit(
+            lambda: advance_sweep.apply_async((sweep_id,), countdown=ADVANCE_THROTTLE_SECONDS)
+        )
 
 
 def best_value(values, goal: str):

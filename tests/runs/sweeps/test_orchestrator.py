@@ -224,3 +224,19 @@ def test_finish_run_queues_a_step(make_sweep, monkeypatch, django_capture_on_com
     with django_capture_on_commit_callbacks(execute=True):
         finish_run(child, "me", RunStatus.COMPLETED, exit_code=0)
     assert queued == [parent.pk]
+
+
+def test_metric_events_queue_one_step_at_the_window_end(monkeypatch, django_capture_on_commit_callbacks):
+    from django.core.cache import cache
+
+    delayed = []
+    monkeypatch.setattr(
+        "runs.tasks.advance_sweep.apply_async", lambda args, countdown: delayed.append((args, countdown))
+    )
+    cache.delete("sweep-advance-4242")
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(5):
+            orchestrator.queue_advance(4242, throttle=True)
+    # one step, after the window: it reads the metrics of every event it stands for
+    assert delayed == [((4242,), orchestrator.ADVANCE_THROTTLE_SECONDS)]
+    cache.delete("sweep-advance-4242")
