@@ -132,7 +132,7 @@ class SweepForm(forms.Form):
         ]
 
     def clean(self):
-        from .sweeps.space import _FIELDS as ARGS  # the arguments each distribution takes
+        from .sweeps.space import DISTRIBUTION_ARGUMENTS as ARGS
 
         data = super().clean()
         space = {}

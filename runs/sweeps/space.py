@@ -45,7 +45,8 @@ MAX_GRID_POINTS = 100_000
 # exp() of more than ~709 overflows a float.
 _MAX_EXPONENT = 700.0
 
-_FIELDS: dict[str, tuple[str, ...]] = {
+# The arguments each distribution takes, in the order the list form gives them.
+DISTRIBUTION_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "choice": ("values",),
     "randint": ("upper",),
     "uniform": ("low", "high"),
@@ -57,7 +58,7 @@ _FIELDS: dict[str, tuple[str, ...]] = {
     "lognormal": ("mu", "sigma"),
     "qlognormal": ("mu", "sigma", "q"),
 }
-DISTRIBUTION_TYPES = tuple(_FIELDS)
+DISTRIBUTION_TYPES = tuple(DISTRIBUTION_ARGUMENTS)
 DISCRETE_TYPES = ("choice", "randint")
 
 _NAME_RE = re.compile(r"^--?[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -170,11 +171,11 @@ def _parse_distribution(name: str, raw: Any) -> Distribution:
             f"not {raw!r}."
         )
     kind = raw.get("type")
-    if kind not in _FIELDS:
+    if kind not in DISTRIBUTION_ARGUMENTS:
         raise SpaceError(
             f"{name}: unknown distribution type {kind!r}; use one of {', '.join(DISTRIBUTION_TYPES)}."
         )
-    expected = _FIELDS[kind]
+    expected = DISTRIBUTION_ARGUMENTS[kind]
     unknown = sorted(set(raw) - set(expected) - {"type"})
     if unknown:
         raise SpaceError(
@@ -221,7 +222,7 @@ def _parse_distribution(name: str, raw: Any) -> Distribution:
 
 def _from_list_form(name: str, raw: list | tuple) -> dict:
     kind, args = raw
-    if kind not in _FIELDS or not isinstance(args, list | tuple):
+    if kind not in DISTRIBUTION_ARGUMENTS or not isinstance(args, list | tuple):
         raise SpaceError(
             f'{name}: the list form is ["<type>", [arguments]], with a type among '
             f"{', '.join(DISTRIBUTION_TYPES)}; got {raw!r}."
@@ -229,7 +230,7 @@ def _from_list_form(name: str, raw: list | tuple) -> dict:
     if kind == "choice":
         values = args[0] if len(args) == 1 and isinstance(args[0], list | tuple) else args
         return {"type": "choice", "values": list(values)}
-    fields = _FIELDS[kind]
+    fields = DISTRIBUTION_ARGUMENTS[kind]
     if len(args) != len(fields):
         raise SpaceError(
             f"{name}: {kind} takes {len(fields)} argument(s) ({', '.join(fields)}); got {args!r}."
