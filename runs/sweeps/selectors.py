@@ -6,6 +6,11 @@ from ..models import TERMINAL, Metric, RunStatus, Sweep
 from .orchestrator import sweep_trials
 
 
+def shown(value) -> str:
+    """A parameter as the page shows it: floats to 4 significant digits."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def sweep_summary(sweep: Sweep) -> dict:
     """Progress, children (with params and value), the best child and the
     primary metric over steps per child."""
@@ -30,6 +35,7 @@ def sweep_summary(sweep: Sweep) -> dict:
     if scored:
         pick = max if sweep.goal == "maximize" else min
         best = pick(scored, key=lambda r: r["value"])
+        best["params_shown"] = {k: shown(v) for k, v in best["params"].items()}
     series: dict[str, list] = {}
     for run_id, step, value in (
         Metric.objects.filter(run__parent_id=sweep.pk, name=sweep.primary_metric)

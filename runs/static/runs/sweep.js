@@ -58,7 +58,7 @@
     if (numeric) {
       let lo = Math.min(...values), hi = Math.max(...values);
       if (lo === hi) { lo -= 0.5; hi += 0.5; }
-      return { at: (v) => (v - lo) / (hi - lo), ticks: [[0, lo], [1, hi]] };
+      return { at: (v) => (v - lo) / (hi - lo), ticks: [[0, lo], [0.5, (lo + hi) / 2], [1, hi]] };
     }
     const levels = [...new Set(values.map(String))].sort();
     const step = levels.length > 1 ? 1 / (levels.length - 1) : 0;
@@ -77,7 +77,8 @@
       box.append(svg("text", { x: 320, y: 150, "text-anchor": "middle", fill: "#6c757d" }, "No child has reported the metric yet."));
       return;
     }
-    const W = 640, H = 300, top = 30, bottom = 30, left = 50, right = 50;
+    // The viewBox is drawn at about two thirds of its width: sizes here are a third larger than on screen.
+    const W = 640, H = 440, top = 40, bottom = 20, left = 60, right = 60;
     const xs = names.map((_, i) => left + (i * (W - left - right)) / Math.max(names.length - 1, 1));
     const axes = names.map((name, i) => axis(rows.map((r) => (i < d.params.length ? r.params[name] : r.value))));
     const values = rows.map((r) => r.value);
@@ -100,9 +101,17 @@
     });
     names.forEach((name, i) => {
       box.append(svg("line", { x1: xs[i], x2: xs[i], y1: top, y2: H - bottom, stroke: "#495057", "stroke-width": 1 }));
-      box.append(svg("text", { x: xs[i], y: 16, "text-anchor": "middle", "font-size": 12, "font-weight": i === names.length - 1 ? "bold" : "normal" }, name));
+      // The axis name above it; the last axis (the metric) in bold.
+      const anchor = i === 0 ? "start" : i === names.length - 1 ? "end" : "middle";
+      box.append(svg("text", { x: i === 0 ? xs[i] - 8 : i === names.length - 1 ? xs[i] + 8 : xs[i], y: 22, "text-anchor": anchor, "font-size": 17, "font-family": "monospace", "font-weight": i === names.length - 1 ? "bold" : "normal" }, name));
+      // Ticks beside the axis on a white halo, so the lines never hide them.
       axes[i].ticks.forEach(([t, label]) => {
-        box.append(svg("text", { x: xs[i] + 4, y: top + (1 - t) * (H - top - bottom) + 4, "font-size": 10, fill: "#6c757d" }, fmt(label)));
+        const y = top + (1 - t) * (H - top - bottom);
+        box.append(svg("line", { x1: xs[i] - 4, x2: xs[i], y1: y, y2: y, stroke: "#495057" }));
+        box.append(svg("text", {
+          x: i === names.length - 1 ? xs[i] - 7 : xs[i] + 7, y: y + 5, "text-anchor": i === names.length - 1 ? "end" : "start",
+          "font-size": 15, fill: "#343a40", stroke: "#fff", "stroke-width": 4, "paint-order": "stroke",
+        }, fmt(label)));
       });
     });
   }
