@@ -24,15 +24,8 @@ for step in range(6):
 """
 
 
-def test_create_a_sweep_in_the_browser_and_watch_it(
-    page,
-    live_portal,
-    sign_in,
-    screenshot,
-    team,
-    local_target,
-    tmp_path,  # noqa: F811
-):
+@pytest.mark.usefixtures("local_target")
+def test_create_a_sweep_in_the_browser_and_watch_it(page, live_portal, sign_in, screenshot, team, tmp_path):
     folder = tmp_path / "sweep-project"
     folder.mkdir()
     (folder / "train.py").write_text(SCRIPT)
