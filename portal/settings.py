@@ -253,6 +253,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "runs.tasks.reap_runs",
         "schedule": env.float("PORTAL_RUN_REAP_INTERVAL", default=5.0),
     },
+    # Sweeps advance on events (a child ends, new metrics); this catches a lost one.
+    "advance-sweeps": {"task": "runs.tasks.advance_sweeps", "schedule": 15},
 }
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -1,6 +1,7 @@
 from django.urls import path, re_path
 
 from . import api
+from .sweeps import api as sweep_api
 
 urlpatterns = [
     re_path(r"^snapshots/(?P<sha256>[0-9a-f]{64})/$", api.SnapshotDetail.as_view(), name="api-snapshot"),
@@ -14,4 +15,7 @@ urlpatterns = [
     path("runs/<int:pk>/outputs/", api.RunOutputs.as_view(), name="api-run-outputs"),
     path("runs/<int:pk>/outputs.zip", api.RunOutputsZip.as_view(), name="api-run-outputs-zip"),
     path("runs/<int:pk>/outputs/<path:path>", api.RunOutputFile.as_view(), name="api-run-output"),
+    path("sweeps/", sweep_api.SweepList.as_view(), name="api-sweeps"),
+    path("sweeps/<int:pk>/", sweep_api.SweepDetail.as_view(), name="api-sweep"),
+    path("sweeps/<int:pk>/cancel/", sweep_api.SweepCancel.as_view(), name="api-sweep-cancel"),
 ]

@@ -147,3 +147,27 @@ class RunConsumer(LiveConsumer):
         if chunks:
             self.sent_up_to = chunks[-1]["seq"]
         await self.send(text_data=log_frame(chunks, event["metrics"]))
+
+
+class SweepConsumer(LiveConsumer):
+    """The sweep page's live block: progress, best run, charts' data, children."""
+
+    def group_for(self, user):
+        from .models import Sweep
+        from .sweeps.live import sweep_group
+
+        sweep_id = self.scope["url_route"]["kwargs"]["sweep_id"]
+        if Sweep.objects.filter(pk=sweep_id, run__workspace__memberships__user=user).exists():
+            return sweep_group(sweep_id)
+        return None
+
+    def current_html(self):
+        from .models import Sweep
+        from .sweeps.live import render_sweep_live
+
+        sweep = (
+            Sweep.objects.select_related("run")
+            .filter(pk=self.scope["url_route"]["kwargs"]["sweep_id"])
+            .first()
+        )
+        return render_sweep_live(sweep) if sweep else ""

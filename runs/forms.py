@@ -59,3 +59,109 @@ class RunSubmitForm(forms.Form):
     def __init__(self, *args, workspace, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["target"].queryset = runnable_targets(workspace=workspace)
+
+
+SWEEP_PARAM_ROWS = 4
+DISTRIBUTIONS = [
+    ("choice", "choice(values…)"),
+    ("randint", "randint(upper)"),
+    ("uniform", "uniform(low, high)"),
+    ("quniform", "quniform(low, high, q)"),
+    ("loguniform", "loguniform(low, high)"),
+    ("qloguniform", "qloguniform(low, high, q)"),
+    ("normal", "normal(mu, sigma)"),
+    ("qnormal", "qnormal(mu, sigma, q)"),
+    ("lognormal", "lognormal(mu, sigma)"),
+    ("qlognormal", "qlognormal(mu, sigma, q)"),
+]
+
+
+def _scalar(text: str):
+    text = text.strip()
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+class SweepForm(forms.Form):
+    """The "Sweep parameters" part of the submit page: parameter rows
+    (name, distribution, its arguments) and the sweep's settings. Only the
+    shape is read here; runs.sweeps.services.sweep_submit judges the rest."""
+
+    sweep = forms.BooleanField(label="Sweep parameters", required=False)
+    sampling = forms.ChoiceField(
+        choices=[("random", "Random"), ("grid", "Grid (choices only)"), ("bayesian", "Bayesian (TPE)")]
+    )
+    seed = forms.IntegerField(required=False, help_text="The same seed gives the same trials.")
+    primary_metric = forms.CharField(label="Primary metric", max_length=200, initial="accuracy")
+    goal = forms.ChoiceField(choices=[("maximize", "Maximize"), ("minimize", "Minimize")])
+    max_total_runs = forms.IntegerField(label="Max total runs", min_value=1, initial=12)
+    max_concurrent_runs = forms.IntegerField(label="Max concurrent runs", min_value=1, initial=3)
+    max_duration_minutes = forms.IntegerField(label="Max duration (minutes)", min_value=1, required=False)
+    policy = forms.ChoiceField(
+        label="Early termination",
+        choices=[
+            ("none", "None"),
+            ("bandit", "Bandit"),
+            ("median", "Median stopping"),
+            ("truncation", "Truncation selection"),
+        ],
+    )
+    slack_factor = forms.FloatField(required=False, help_text="Bandit: stop below best / (1 + factor).")
+    slack_amount = forms.FloatField(required=False, help_text="Bandit: or below best − amount.")
+    truncation_percentage = forms.IntegerField(required=False, help_text="Truncation: the worst N % stop.")
+    evaluation_interval = forms.IntegerField(required=False, min_value=1, initial=1)
+    delay_evaluation = forms.IntegerField(required=False, min_value=0, initial=0)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for i in range(SWEEP_PARAM_ROWS):
+            self.fields[f"param_{i}_name"] = forms.CharField(required=False, label="Name")
+            self.fields[f"param_{i}_type"] = forms.ChoiceField(
+                choices=DISTRIBUTIONS, required=False, label="Distribution"
+            )
+            self.fields[f"param_{i}_args"] = forms.CharField(required=False, label="Arguments")
+
+    def param_rows(self):
+        return [
+            (self[f"param_{i}_name"], self[f"param_{i}_type"], self[f"param_{i}_args"])
+            for i in range(SWEEP_PARAM_ROWS)
+        ]
+
+    def clean(self):
+        from .sweeps.space import DISTRIBUTION_ARGUMENTS as ARGS
+
+        data = super().clean()
+        space = {}
+        for i in range(SWEEP_PARAM_ROWS):
+            name = (data.get(f"param_{i}_name") or "").strip()
+            args = [a for a in (data.get(f"param_{i}_args") or "").split(",") if a.strip()]
+            if not name and not args:
+                continue
+            kind = data.get(f"param_{i}_type") or "choice"
+            if not name:
+                self.add_error(f"param_{i}_name", "Name the parameter, e.g. --alpha.")
+                continue
+            if not name.startswith("-"):
+                name = f"--{name}"
+            if kind == "choice":
+                space[name] = {"type": "choice", "values": [_scalar(a) for a in args]}
+                continue
+            wanted = ARGS[kind]
+            if len(args) != len(wanted):
+                self.add_error(f"param_{i}_args", f"{kind} takes {', '.join(wanted)}.")
+                continue
+            try:
+                space[name] = {"type": kind, **{k: float(a) for k, a in zip(wanted, args, strict=True)}}
+            except ValueError:
+                self.add_error(f"param_{i}_args", f"{kind}'s arguments are numbers.")
+        data["space"] = space
+        from .sweeps.services import POLICY_OPTIONS
+
+        data["policy_options"] = {
+            key: data[key] for key in POLICY_OPTIONS.get(data.get("policy"), ()) if data.get(key) is not None
+        }
+        return data

@@ -232,6 +232,8 @@ def finish_run(
         locked = Run.objects.select_for_update().get(pk=run.pk)
         if locked.lease_owner != owner or locked.is_terminal:
             return
+        if status == RunStatus.CANCELED and locked.stop_reason:  # a sweep's policy stopped it
+            status, error = RunStatus.EARLY_STOPPED, locked.stop_reason
         locked.status = status
         locked.substep = ""
         locked.error = error
@@ -253,3 +255,7 @@ def finish_run(
             ]
         )
         push_run(locked)
+        if locked.parent_id:
+            from .sweeps.orchestrator import queue_advance
+
+            queue_advance(locked.parent_id)

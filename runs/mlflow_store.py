@@ -22,7 +22,12 @@ ARTIFACTS_TOP = TRACKED_OUTPUTS  # a run's MLflow artifacts are its outputs unde
 MAX_KEY = 250
 MAX_VALUE = 6000  # MLflow's own limit for a param value
 MAX_BATCH = 1000  # metrics per log-batch, as MLflow's server
-STATUS = {RunStatus.COMPLETED: "FINISHED", RunStatus.FAILED: "FAILED", RunStatus.CANCELED: "KILLED"}
+STATUS = {
+    RunStatus.COMPLETED: "FINISHED",
+    RunStatus.FAILED: "FAILED",
+    RunStatus.CANCELED: "KILLED",
+    RunStatus.EARLY_STOPPED: "KILLED",
+}
 
 
 class TrackingError(Exception):

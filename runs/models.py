@@ -21,9 +21,11 @@ class RunStatus(models.TextChoices):
     COMPLETED = "Completed", "Completed"
     FAILED = "Failed", "Failed"
     CANCELED = "Canceled", "Canceled"
+    # A sweep's early-termination policy ended it: not a failure, not the user's cancel.
+    EARLY_STOPPED = "EarlyStopped", "Stopped early"
 
 
-TERMINAL = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELED)
+TERMINAL = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELED, RunStatus.EARLY_STOPPED)
 UNFINISHED = tuple(s for s in RunStatus.values if s not in TERMINAL)
 # States in which a monitor must be attached (the reaper looks for these).
 ACTIVE = (
@@ -119,6 +121,13 @@ class Run(models.Model):
     # sha256 of the run's tracking token (runs.tracking_tokens): the token itself is only in its process.
     tracking_digest = models.CharField(max_length=64, blank=True)
     mlflow_runs = models.PositiveIntegerField(default=0)  # MLflow runs the script started beside the portal's
+    # A sweep's child points at the sweep's parent run, with the trial's values ({"--alpha": 0.5}).
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
+    trial_params = models.JSONField(null=True, blank=True)
+    # Set when a sweep's policy stops the run: its cancel then ends as EarlyStopped with this reason.
+    stop_reason = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -322,3 +331,47 @@ class LoggedModel(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.model_id})"
+
+
+class SweepState(models.TextChoices):
+    RUNNING = "Running", "Running"
+    COMPLETED = "Completed", "Completed"
+    CANCELED = "Canceled", "Canceled"
+    FAILED = "Failed", "Failed"
+
+
+class Sweep(models.Model):
+    """A hyperparameter sweep: its parent run (same pk) and the recipe its
+    children are made from. Trials are the child runs themselves, so the
+    orchestrator (runs.sweeps.orchestrator) can start over from the database."""
+
+    run = models.OneToOneField(Run, primary_key=True, on_delete=models.CASCADE, related_name="sweep")
+    space = models.JSONField()  # {"--alpha": {"type": "uniform", "low": 0, "high": 1}, ...}
+    sampling = models.CharField(max_length=20)  # grid | random | bayesian
+    seed = models.BigIntegerField(null=True, blank=True)
+    policy = models.CharField(max_length=20, default="none")  # bandit | median | truncation | none
+    policy_options = models.JSONField(default=dict, blank=True)
+    primary_metric = models.CharField(max_length=200)
+    goal = models.CharField(max_length=10, default="maximize")  # maximize | minimize
+    max_total_runs = models.PositiveIntegerField()
+    max_concurrent_runs = models.PositiveIntegerField()
+    max_duration_minutes = models.PositiveIntegerField(null=True, blank=True)
+    warm_start_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="warm_started"
+    )
+    state = models.CharField(max_length=20, choices=SweepState.choices, default=SweepState.RUNNING)
+    note = models.CharField(max_length=500, blank=True)  # why it ended, when not plain
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["state"])]
+
+    def __str__(self):
+        return f"sweep {self.pk}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state != SweepState.RUNNING

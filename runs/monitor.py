@@ -305,6 +305,12 @@ def store_readings(items: list[tuple[RunFollower, Reading]], owner: str) -> list
     for follower, _ in items:
         if follower.pk in rows and follower not in lost:
             follower.run = rows[follower.pk]
+    parents = {row.parent_id for row, _, _, run_metrics in updated + changed if run_metrics and row.parent_id}
+    if parents:  # a sweep's policy looks at new metrics (at most once a second per sweep)
+        from .sweeps.orchestrator import queue_advance
+
+        for parent_id in parents:
+            queue_advance(parent_id, throttle=True)
     return lost
 
 

@@ -32,7 +32,7 @@ from compute.backends.docker_runs import backend_for_run, run_backend_key
 
 from .lease import LeaseLost, claim_for_monitor, finish_run, hand_back, owner_token, renew
 from .live import batched_pushes
-from .models import Run, RunStatus
+from .models import TERMINAL, Run, RunStatus
 from .monitor import Reading, RunFollower, store_readings
 
 log = logging.getLogger(__name__)
@@ -286,7 +286,7 @@ class MonitorService:
         return most
 
     def _still_followed(self, group: TargetGroup, follower: RunFollower, status) -> bool:
-        if status is None or status in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELED):
+        if status is None or status in TERMINAL:
             self._drop_if(group, follower, True)  # deleted, or finished by someone else
             return False
         return True

@@ -4,4 +4,5 @@ from . import consumers
 
 websocket_urlpatterns = [
     path("ws/runs/<int:run_id>/", consumers.RunConsumer.as_asgi()),
+    path("ws/sweeps/<int:sweep_id>/", consumers.SweepConsumer.as_asgi()),
 ]

@@ -12,8 +12,8 @@ from django.utils import timezone
 from compute.models import ComputeTarget, TargetState
 
 from . import snapshots
-from .live import push_run
-from .models import Experiment, Run, RunStatus, Snapshot
+from .live import push_log, push_run
+from .models import Experiment, Run, RunLogChunk, RunStatus, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +163,8 @@ def run_submit(
     script: str,
     arguments: str | list[str],
     environment: dict,
+    parent: Run | None = None,
+    trial_params: dict | None = None,
 ) -> Run:
     """Validate a run request, store the run and queue it once the transaction commits.
 
@@ -170,6 +172,41 @@ def run_submit(
     request (kind, interpreter, requirements, docker, base_image) or a spec made
     by environment_spec(), normalized here either way. Raises RunError with a
     message for the user and stores nothing."""
+    script, arguments, environment = run_request(
+        workspace=workspace,
+        target=target,
+        snapshot=snapshot,
+        script=script,
+        arguments=arguments,
+        environment=environment,
+    )
+    with transaction.atomic():
+        experiment = experiment_get_or_create(workspace=workspace, user=user, name=experiment_name)
+        run = Run.objects.create(
+            workspace=workspace,
+            experiment=experiment,
+            snapshot=snapshot,
+            script=script,
+            arguments=[str(a) for a in arguments],
+            target=target,
+            environment=environment,
+            status=RunStatus.QUEUED,
+            queued_at=timezone.now(),
+            substep="Waiting for a worker",
+            created_by=user,
+            parent=parent,
+            trial_params=trial_params,
+        )
+        push_run(run)
+        _queue(run)
+    return run
+
+
+def run_request(
+    *, workspace, target, snapshot, script, arguments, environment
+) -> tuple[str, list[str], dict]:
+    """Check a run request (a run's or a sweep's): the script's path, the
+    arguments as a list and the environment spec; RunError when it cannot run."""
     if snapshot is None:
         raise RunError("Choose a folder or an archive with your script.")
     if target is None:
@@ -187,24 +224,7 @@ def run_submit(
     environment = environment_spec(**{key: environment.get(key) or "" for key in ENVIRONMENT_REQUEST})
     if target.state not in (TargetState.SUCCEEDED, TargetState.UNREACHABLE):
         raise RunError(f"The target {target.name} is not ready ({target.get_state_display()}).")
-    with transaction.atomic():
-        experiment = experiment_get_or_create(workspace=workspace, user=user, name=experiment_name)
-        run = Run.objects.create(
-            workspace=workspace,
-            experiment=experiment,
-            snapshot=snapshot,
-            script=script,
-            arguments=[str(a) for a in arguments],
-            target=target,
-            environment=environment,
-            status=RunStatus.QUEUED,
-            queued_at=timezone.now(),
-            substep="Waiting for a worker",
-            created_by=user,
-        )
-        push_run(run)
-        _queue(run)
-    return run
+    return script, [str(a) for a in arguments], environment
 
 
 def _script_in(snapshot: Snapshot, script: str) -> str:
@@ -260,7 +280,15 @@ def run_example(*, workspace, user) -> Run:
 
 def run_cancel(*, run: Run, user=None) -> None:
     """Cancel a run: one that has not started is Canceled at once; a started
-    one goes CancelRequested and its monitor kills the process tree."""
+    one goes CancelRequested and its monitor kills the process tree. A
+    sweep's parent run cancels the sweep, and with it every child."""
+    from .models import Sweep
+
+    if Sweep.objects.filter(pk=run.pk).exists():
+        from .sweeps.orchestrator import sweep_cancel
+
+        sweep_cancel(sweep_id=run.pk, user=user)
+        return
     with transaction.atomic():
         run = Run.objects.select_for_update().get(pk=run.pk)
         if not run.can_cancel:
@@ -275,8 +303,41 @@ def run_cancel(*, run: Run, user=None) -> None:
             run.substep = "Stopping the process tree"
         run.save(update_fields=["status", "ended_at", "substep", "error"])
         push_run(run)
+        if run.parent_id and run.is_terminal:
+            from .sweeps.orchestrator import queue_advance
+
+            queue_advance(run.parent_id)
         if run.status == RunStatus.CANCEL_REQUESTED and not run.handle:
             _queue(run)  # not launched yet: its preparation sees the flag; a launched one's monitor does
+
+
+def run_stop_early(*, run: Run, reason: str) -> bool:
+    """Stop a sweep's child for its policy: the reason goes into its system log
+    and it ends as EarlyStopped (finish_run reads stop_reason). False when it
+    had already ended or was being stopped."""
+    with transaction.atomic():
+        run = Run.objects.select_for_update().get(pk=run.pk)
+        if not run.can_cancel:
+            return False
+        run.stop_reason = reason[:500]
+        chunk = RunLogChunk.objects.create(run=run, seq=run.next_seq, stream="system", text=f"{reason}\n")
+        run.next_seq += 1
+        fields = ["stop_reason", "next_seq", "status", "substep"]
+        if run.status in (RunStatus.NOT_STARTED, RunStatus.QUEUED):
+            run.status = RunStatus.EARLY_STOPPED
+            run.ended_at = timezone.now()
+            run.substep = ""
+            run.error = reason[:500]
+            fields += ["ended_at", "error"]
+        else:
+            run.status = RunStatus.CANCEL_REQUESTED
+            run.substep = "Stopping the process tree (stopped early)"
+        run.save(update_fields=fields)
+        push_log(run.pk, [chunk], [])
+        push_run(run)
+        if run.status == RunStatus.CANCEL_REQUESTED and not run.handle:
+            _queue(run)
+    return True
 
 
 def _queue(run: Run) -> None:

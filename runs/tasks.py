@@ -2,6 +2,7 @@ from celery import shared_task
 from celery.signals import worker_init, worker_shutdown
 
 from . import executor, monitor_service
+from .sweeps import orchestrator
 
 
 @shared_task(ignore_result=True)
@@ -31,3 +32,15 @@ def _start_monitor_service(**kwargs):
 @worker_shutdown.connect
 def _stop_monitor_service(**kwargs):
     monitor_service.stop()
+
+
+@shared_task(ignore_result=True)
+def advance_sweep(sweep_id: int) -> None:
+    """One step of a sweep's state machine (runs.sweeps.orchestrator)."""
+    orchestrator.sweep_advance(sweep_id)
+
+
+@shared_task(ignore_result=True)
+def advance_sweeps() -> None:
+    """Periodic (celery beat): a step for every running sweep, should an event have been lost."""
+    orchestrator.advance_running()

@@ -13,4 +13,7 @@ urlpatterns = [
     path("runs/<int:pk>/log/", views.run_log, name="run-log"),
     path("runs/<int:pk>/outputs.zip", views.run_outputs_zip, name="run-outputs-zip"),
     path("runs/<int:pk>/outputs/<path:path>", views.run_output, name="run-output"),
+    path("sweeps/<int:pk>/", views.sweep_detail, name="sweep-detail"),
+    path("sweeps/<int:pk>/cancel/", views.sweep_cancel, name="sweep-cancel"),
+    path("sweeps/<int:pk>/children.csv", views.sweep_csv, name="sweep-csv"),
 ]

@@ -1,9 +1,11 @@
+import csv
+import io
 import json
 
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -13,8 +15,11 @@ from portal.models import Role
 from portal.streaming import streamed_response
 
 from . import downloads, selectors, services
-from .forms import RunSubmitForm
-from .models import Experiment, RunLogChunk, Snapshot
+from .forms import RunSubmitForm, SweepForm
+from .models import Experiment, RunLogChunk, Snapshot, Sweep
+from .sweeps import orchestrator
+from .sweeps import selectors as sweep_selectors
+from .sweeps import services as sweep_services
 
 LOG_PAGE_MAX = 5000  # chunks per JSON log page
 
@@ -103,27 +108,50 @@ def snapshot_preview(request):
 def run_submit(request):
     initial = {"experiment": request.GET["experiment"]} if request.GET.get("experiment") else {}
     form = RunSubmitForm(request.POST or None, workspace=request.workspace, initial=initial)
+    is_sweep = request.method == "POST" and request.POST.get("sweep") == "on"
+    sweep_form = SweepForm(request.POST if is_sweep else None)
     error = ""
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and (not is_sweep or sweep_form.is_valid()):
         data = form.cleaned_data
         try:
             snapshot = selectors.snapshot_get(workspace=request.workspace, pk=data.get("snapshot"))
-            run = services.run_submit(
-                workspace=request.workspace,
-                user=request.user,
-                experiment_name=data["experiment"],
-                target=data["target"],
-                snapshot=snapshot or _snapshot_from_request(request),
-                script=data["script"],
-                arguments=data["arguments"],
-                environment={
+            request_fields = {
+                "workspace": request.workspace,
+                "user": request.user,
+                "experiment_name": data["experiment"],
+                "target": data["target"],
+                "snapshot": snapshot or _snapshot_from_request(request),
+                "script": data["script"],
+                "arguments": data["arguments"],
+                "environment": {
                     "kind": data["environment"],
                     "interpreter": data["interpreter"],
                     "requirements": data["requirements"],
                     "docker": data["use_docker"],
                     "base_image": data["base_image"],
                 },
-            )
+            }
+            if is_sweep:
+                sweep = sweep_form.cleaned_data
+                run = sweep_services.sweep_submit(
+                    **request_fields,
+                    space=sweep["space"],
+                    sampling=sweep["sampling"],
+                    seed=sweep["seed"],
+                    primary_metric=sweep["primary_metric"],
+                    goal=sweep["goal"],
+                    max_total_runs=sweep["max_total_runs"],
+                    max_concurrent_runs=sweep["max_concurrent_runs"],
+                    max_duration_minutes=sweep["max_duration_minutes"],
+                    policy=sweep["policy"],
+                    policy_options=sweep["policy_options"],
+                )
+            else:
+                run = services.run_submit(**request_fields)
+        except sweep_services.SweepError as exc:
+            error = f"Sweep: {exc}"
+            if exc.field in sweep_form.fields:
+                sweep_form.add_error(exc.field, str(exc))
         except services.RunError as exc:
             error = str(exc)
         else:
@@ -131,6 +159,8 @@ def run_submit(request):
             return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     context = {
         "form": form,
+        "sweep_form": sweep_form,
+        "is_sweep": is_sweep,
         "error": error,
         "limits": _limits(),
         "experiments": Experiment.objects.filter(workspace=request.workspace).values_list("name", flat=True),
@@ -163,6 +193,8 @@ def run_detail(request, pk):
     run = selectors.run_get(workspace=request.workspace, pk=pk)
     if request.htmx and request.GET.get("part") == "status":
         return render(request, "runs/run_detail.html#status", {"run": run})
+    if Sweep.objects.filter(pk=run.pk).exists():
+        return sweep_detail(request, run.pk)
     return render(
         request,
         "runs/run_detail.html",
@@ -222,3 +254,48 @@ def run_output(request, pk, path):
 def run_outputs_zip(request, pk):
     run = selectors.run_get(workspace=request.workspace, pk=pk)
     return downloads.outputs_zip_response(run)
+
+
+# ---- sweeps -------------------------------------------------------------------------------------
+
+
+def _sweep_get(request, pk) -> Sweep:
+    run = selectors.run_get(workspace=request.workspace, pk=pk)
+    return get_object_or_404(Sweep.objects.select_related("run", "run__experiment", "run__target"), pk=run.pk)
+
+
+@member_required()
+def sweep_detail(request, pk):
+    sweep = _sweep_get(request, pk)
+    summary = sweep_selectors.sweep_summary(sweep)
+    if request.htmx and request.GET.get("part") == "live":
+        return render(request, "runs/sweep_detail.html#live", {"sweep": sweep, "summary": summary})
+    return render(request, "runs/sweep_detail.html", {"sweep": sweep, "run": sweep.run, "summary": summary})
+
+
+@require_POST
+@member_required(Role.CONTRIBUTOR)
+def sweep_cancel(request, pk):
+    sweep = _sweep_get(request, pk)
+    try:
+        orchestrator.sweep_cancel(sweep_id=sweep.pk, user=request.user)
+    except services.RunError as exc:
+        messages.error(request, str(exc))
+    url = reverse("sweep-detail", args=[sweep.pk])
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@member_required()
+def sweep_csv(request, pk):
+    """The children table as CSV: id, status, each parameter, the primary metric."""
+    sweep = _sweep_get(request, pk)
+    summary = sweep_selectors.sweep_summary(sweep)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["run", "status", *summary["param_names"], sweep.primary_metric])
+    for row in summary["children"]:
+        params = [row["params"].get(name, "") for name in summary["param_names"]]
+        writer.writerow([row["id"], row["status"], *params, "" if row["value"] is None else row["value"]])
+    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="sweep-{sweep.pk}.csv"'
+    return response

@@ -29,9 +29,15 @@ class Experiment:
         return f"Experiment(name={self.name!r}, workspace={self.workspace.name!r})"
 
     def submit(self, config: ScriptRunConfig, tags: dict | None = None, **_cloud_only: Any) -> Run:
-        """Upload the folder's snapshot (only when the portal lacks it) and queue the run."""
+        """Upload the folder's snapshot (only when the portal lacks it) and queue
+        the run; a HyperDriveConfig starts a sweep and returns its HyperDriveRun."""
+        from ..train.hyperdrive import HyperDriveConfig, HyperDriveRun
+
+        sweep = config if isinstance(config, HyperDriveConfig) else None
+        if sweep is not None:
+            config = sweep.run_config
         if not isinstance(config, ScriptRunConfig):
-            raise ExperimentExecutionException("submit() takes a ScriptRunConfig.")
+            raise ExperimentExecutionException("submit() takes a ScriptRunConfig or a HyperDriveConfig.")
         client = self.workspace._client
         sha256, packed, analysis = pack_folder(config.source_directory)
         uploaded = upload_snapshot(self.workspace, sha256, packed)
@@ -46,10 +52,14 @@ class Experiment:
             "node_count": int(run_config.node_count or 1),
         }
         try:
-            payload = client.post(self.workspace.api("runs/"), json=body)
+            if sweep is not None:
+                del body["node_count"]
+                payload = client.post(self.workspace.api("sweeps/"), json={**body, **sweep.request()})["run"]
+            else:
+                payload = client.post(self.workspace.api("runs/"), json=body)
         except PortalError as exc:
             raise ExperimentExecutionException(exc.message, status=exc.status, fields=exc.fields) from exc
-        run = Run._from_payload(self, payload)
+        run = (HyperDriveRun if sweep is not None else Run)._from_payload(self, payload)
         run.uploaded_bytes = uploaded
         run.snapshot_files = analysis.file_count
         return run

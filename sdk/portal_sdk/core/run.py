@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .experiment import Experiment
     from .workspace import Workspace
 
-FINISHED = frozenset({"Completed", "Failed", "Canceled"})
+FINISHED = frozenset({"Completed", "Failed", "Canceled", "EarlyStopped"})
 LOG_WAIT_SECONDS = 25  # the portal waits at most 30 s on a long-poll
 CHUNK = 1024 * 1024
 
