@@ -2,6 +2,7 @@ from django import forms
 
 from compute.models import ComputeTarget
 
+from .models import Sweep
 from .selectors import runnable_targets
 
 
@@ -115,9 +116,24 @@ class SweepForm(forms.Form):
     truncation_percentage = forms.IntegerField(required=False, help_text="Truncation: the worst N % stop.")
     evaluation_interval = forms.IntegerField(required=False, min_value=1, initial=1)
     delay_evaluation = forms.IntegerField(required=False, min_value=0, initial=0)
+    warm_start_from = forms.ModelChoiceField(
+        queryset=Sweep.objects.none(),
+        required=False,
+        label="Resume from",
+        empty_label="— a fresh start —",
+        help_text="An earlier sweep over the same parameters: its finished trials are not run again, "
+        "and Bayesian sampling learns from them.",
+    )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, workspace, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["warm_start_from"].queryset = (
+            Sweep.objects.filter(run__workspace=workspace).select_related("run__experiment").order_by("-pk")
+        )
+        self.fields["warm_start_from"].label_from_instance = lambda sweep: (
+            f"Sweep {sweep.pk} · {sweep.run.experiment.name} · {sweep.sampling}, "
+            f"{sweep.primary_metric} ({sweep.goal})"
+        )
         for i in range(SWEEP_PARAM_ROWS):
             self.fields[f"param_{i}_name"] = forms.CharField(required=False, label="Name")
             self.fields[f"param_{i}_type"] = forms.ChoiceField(

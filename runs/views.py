@@ -109,7 +109,7 @@ def run_submit(request):
     initial = {"experiment": request.GET["experiment"]} if request.GET.get("experiment") else {}
     form = RunSubmitForm(request.POST or None, workspace=request.workspace, initial=initial)
     is_sweep = request.method == "POST" and request.POST.get("sweep") == "on"
-    sweep_form = SweepForm(request.POST if is_sweep else None)
+    sweep_form = SweepForm(request.POST if is_sweep else None, workspace=request.workspace)
     error = ""
     if request.method == "POST" and form.is_valid() and (not is_sweep or sweep_form.is_valid()):
         data = form.cleaned_data
@@ -145,6 +145,7 @@ def run_submit(request):
                     max_duration_minutes=sweep["max_duration_minutes"],
                     policy=sweep["policy"],
                     policy_options=sweep["policy_options"],
+                    warm_start_from=sweep["warm_start_from"],
                 )
             else:
                 run = services.run_submit(**request_fields)

@@ -87,3 +87,20 @@ def test_sweep_page_access(team, login, make_sweep):
     response = login(team.contributor).post(f"/sweeps/{parent.pk}/cancel/")
     assert response.status_code == 302
     assert Sweep.objects.get(pk=parent.pk).cancel_requested_at is not None
+
+
+def test_a_sweep_resumes_from_an_earlier_one_of_this_workspace_only(team, login, make_snapshot, local_target):
+    client = login(team.contributor)
+    snapshot = make_snapshot({"train.py": "print(1)\n"})
+    assert client.post("/runs/new/", sweep_post(snapshot, local_target)).status_code == 302
+    earlier = Sweep.objects.get()
+    assert f"Sweep {earlier.pk} · swp" in client.get("/runs/new/").content.decode()
+    resumed = client.post("/runs/new/", sweep_post(snapshot, local_target, warm_start_from=earlier.pk))
+    assert resumed.status_code == 302
+    assert Sweep.objects.exclude(pk=earlier.pk).get().warm_start_from_id == earlier.pk
+    # Another workspace's sweep is not a choice: refused, nothing stored.
+    outsider_sweep = Sweep.objects.get(pk=earlier.pk)
+    Run.objects.filter(pk=outsider_sweep.pk).update(workspace=team.other_workspace)
+    refused = client.post("/runs/new/", sweep_post(snapshot, local_target, warm_start_from=earlier.pk))
+    assert refused.status_code == 400 and "Select a valid choice" in refused.content.decode()
+    assert Sweep.objects.count() == 2
