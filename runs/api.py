@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from compute.models import ComputeTarget
 from portal.api.scoping import WorkspaceView
 
-from . import downloads, selectors, services
+from . import downloads, failures, queue_reasons, selectors, services
 from .models import TERMINAL, Run, RunStatus, Snapshot
 
 LOG_WAIT_MAX = 30.0  # seconds a log read may wait for new lines
@@ -70,6 +70,9 @@ class RunSerializer(serializers.Serializer):
     target = serializers.CharField(source="target.name", allow_null=True, default=None)
     status = serializers.CharField()
     status_label = serializers.CharField(source="get_status_display")
+    # Why it failed, near the top where a reader looks first: kind, summary and tail.
+    failure = serializers.SerializerMethodField()
+    waiting_for = serializers.SerializerMethodField()
     substep = serializers.CharField()
     script = serializers.CharField()
     arguments = serializers.ListField(child=serializers.CharField())
@@ -88,6 +91,12 @@ class RunSerializer(serializers.Serializer):
     def get_environment(self, run) -> dict:
         # The spec as the run uses it; its hash is an internal cache key.
         return {k: v for k, v in run.environment.items() if k != "hash"}
+
+    def get_failure(self, run) -> dict | None:
+        return failures.failure_of(run)
+
+    def get_waiting_for(self, run) -> str:
+        return queue_reasons.waiting_for(run)
 
     def get_node_count(self, run) -> int:
         return 1

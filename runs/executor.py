@@ -24,7 +24,7 @@ from compute.backends.base import BackendError, LaunchSpec
 from compute.backends.docker_runs import backend_for_run
 from compute.backends.runner import tree_digest
 
-from . import images, monitor_service, snapshots, tracking_tokens
+from . import failures, images, monitor_service, snapshots, tracking_tokens
 from .lease import LeaseLost, claim, finish_run, hand_over, kept, owner_token, update_run
 from .models import EnvironmentCache, Run, RunStatus
 
@@ -80,6 +80,10 @@ def prepare(run_id: int) -> None:
             service.wake()
     except LeaseLost:
         log.info("Run %s: lease taken over by another worker", run_id)
+    except images.ImageBuildFailed as exc:
+        finish_run(
+            run, owner, RunStatus.FAILED, error=exc.message, stderr_tail=exc.tail, failure_kind=failures.IMAGE
+        )
     except BackendError as exc:
         finish_run(run, owner, RunStatus.FAILED, error=exc.message)
     except Exception as exc:

@@ -7,10 +7,14 @@ cancel request seen between batches stops the build.
 """
 
 import time
+from collections import deque
 
 from django.db import transaction
 from django.utils import timezone
 
+from compute.backends.base import BackendError
+
+from . import failures
 from .lease import LeaseLost, lease_deadline
 from .live import push_log
 from .models import Run, RunLogChunk, RunStatus
@@ -21,11 +25,25 @@ class BuildCanceled(Exception):
     """A cancel request arrived while the image was being built."""
 
 
+class ImageBuildFailed(BackendError):
+    """The image build failed; ``tail`` holds the installer's final error lines."""
+
+    def __init__(self, message: str, *, tail: str):
+        super().__init__(message, permanent=True)
+        self.tail = tail
+
+
 def prepare_image(run: Run, backend, owner: str, note: str) -> tuple[Run, str]:
     """Build or reuse the run's image; returns the reloaded run and its environment note."""
     writer = SystemLines(run, owner)
     started = time.monotonic()
-    result = backend.prepare_image(writer.line)
+    try:
+        result = backend.prepare_image(writer.line)
+    except BackendError as exc:
+        # The build log's last batch holds pip's ERROR lines: stored before the run fails.
+        writer.flush()
+        summary, tail = failures.build_summary(exc.message, "\n".join(writer.recent))
+        raise ImageBuildFailed(summary, tail=tail) from exc
     writer.flush()
     if result == "hit":
         image_note = f"Image cache hit ({backend.tag})"
@@ -43,10 +61,12 @@ class SystemLines:
     def __init__(self, run: Run, owner: str, every: float = 0.25):
         self.run_id, self.owner, self.every = run.pk, owner, every
         self.pending: list[str] = []
+        self.recent: deque[str] = deque(maxlen=400)  # for the failure summary
         self.last = time.monotonic()
 
     def line(self, text: str) -> None:
         self.pending.append(text)
+        self.recent.append(text)
         if time.monotonic() - self.last >= self.every or len(self.pending) >= 500:
             self.flush()
 

@@ -18,7 +18,7 @@ from django.db import connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .live import push_run
+from .live import push_queue, push_run
 from .models import Run, RunStatus
 
 log = logging.getLogger(__name__)
@@ -201,6 +201,8 @@ def claim(run_id: int, owner: str) -> Run | None:
             ]
         )
         push_run(run)
+        if run.status == RunStatus.PREPARING and run.preparing_at == now:
+            push_queue(run.target_id)
     return run
 
 
@@ -226,7 +228,14 @@ def update_run(run: Run, owner: str, from_statuses=None, **fields) -> Run:
 
 
 def finish_run(
-    run: Run, owner: str, status: str, *, error: str = "", exit_code=None, stderr_tail: str = ""
+    run: Run,
+    owner: str,
+    status: str,
+    *,
+    error: str = "",
+    exit_code=None,
+    stderr_tail: str = "",
+    failure_kind: str = "",
 ) -> None:
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
@@ -239,6 +248,7 @@ def finish_run(
         locked.error = error
         locked.exit_code = exit_code
         locked.stderr_tail = stderr_tail
+        locked.failure_kind = failure_kind if status == RunStatus.FAILED else ""
         locked.ended_at = timezone.now()
         locked.lease_owner = ""
         locked.lease_expires_at = None
@@ -249,6 +259,7 @@ def finish_run(
                 "error",
                 "exit_code",
                 "stderr_tail",
+                "failure_kind",
                 "ended_at",
                 "lease_owner",
                 "lease_expires_at",

@@ -24,8 +24,17 @@ def run_group(run_id: int) -> str:
 
 
 def push_run(run) -> None:
-    """After commit, push the run's status block to its page."""
+    """After commit, push the run's status block to its page, and its
+    target's running/queued counts to the compute list."""
     broadcast(run_group(run.pk), "runs/run_detail.html#status", {"run": run})
+    if run.target_id:
+        from compute.live import target_list_group
+
+        broadcast(
+            target_list_group(run.target.workspace_id),
+            "runs/_target_active_runs.html",
+            {"target": run.target},
+        )
     if run.is_terminal:  # its images show once the outputs are collected
         from .run_data import push_data
 
@@ -101,3 +110,16 @@ def batched_pushes():
 
 def _send_all(messages) -> None:
     send_later(messages)  # one sender thread per process, in order; the page backfills by seq
+
+
+def push_queue(target_id: int, limit: int = 50) -> None:
+    """A run left the target's queue: the runs still queued behind it move
+    up, and their pages say so."""
+    from .models import Run, RunStatus
+
+    for queued in (
+        Run.objects.filter(target_id=target_id, status=RunStatus.QUEUED)
+        .select_related("target")
+        .order_by("queued_at")[:limit]
+    ):
+        broadcast(run_group(queued.pk), "runs/run_detail.html#status", {"run": queued})

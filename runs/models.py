@@ -103,6 +103,8 @@ class Run(models.Model):
     exit_code = models.IntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
     stderr_tail = models.TextField(blank=True)
+    # What failed (runs.failures): "script", "environment", "image", or empty (the portal's own message).
+    failure_kind = models.CharField(max_length=20, blank=True)
     environment_note = models.CharField(max_length=200, blank=True)
     # Where the run lives on its target; set once the target has the run folder.
     handle = models.JSONField(default=dict, blank=True)

@@ -18,7 +18,7 @@ from django.utils import timezone
 from compute.backends.base import BackendError
 from compute.backends.runner import READ_LIMIT
 
-from . import snapshots
+from . import failures, snapshots
 from .lease import finish_run, update_run
 from .live import push_log, push_run
 from .metrics_lines import parse_metrics, store_records
@@ -206,9 +206,21 @@ class RunFollower:
         elif state.exit_code == 0:
             finish_run(run, self.owner, RunStatus.COMPLETED, exit_code=0)
         elif state.exit_code is not None:
+            kind = failures.SCRIPT
             error = state.failure or f"The script exited with code {state.exit_code}."
+            if state.phase == "env" or state.failure.startswith("The environment build failed"):
+                kind = failures.ENVIRONMENT
+                error, tail = failures.build_summary(
+                    "The environment build failed", stderr_tail(run, streams=("system",), lines=200)
+                )
             finish_run(
-                run, self.owner, RunStatus.FAILED, error=error, exit_code=state.exit_code, stderr_tail=tail
+                run,
+                self.owner,
+                RunStatus.FAILED,
+                error=error,
+                exit_code=state.exit_code,
+                stderr_tail=tail,
+                failure_kind=kind,
             )
         else:
             finish_run(
@@ -393,11 +405,13 @@ def system_note(run: Run, owner: str, text: str) -> None:
         push_log(locked.pk, [chunk], [])
 
 
-def stderr_tail(run: Run, lines: int = STDERR_TAIL_LINES) -> str:
+def stderr_tail(run: Run, lines: int = STDERR_TAIL_LINES, streams=("stderr",)) -> str:
+    """The last lines the script wrote to stderr (its exception): the
+    environment build's output (the system stream) is kept out of it."""
     texts = []
     total = 0
     for text in (
-        RunLogChunk.objects.filter(run=run, stream__in=["stderr", "system"])
+        RunLogChunk.objects.filter(run=run, stream__in=list(streams))
         .order_by("-seq")
         .values_list("text", flat=True)[:200]
     ):

@@ -117,6 +117,12 @@ class Backend:
             return f"{self.target.name} cannot be detached."
         return None
 
+    def queue_reason(self, run) -> str | None:
+        """What a queued run waits for that only the kind knows (a cluster node
+        starting, a quota); None: it waits for a free worker slot. No kind has
+        nodes or quotas yet; one that does answers here, without connecting."""
+        return None
+
     @property
     def delete_consequence(self) -> str:
         """What deleting a created target does, in a sentence for the confirmation page."""

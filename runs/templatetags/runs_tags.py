@@ -1,14 +1,30 @@
 from django import template
+from django.db.models import Count, Q
 
-from ..models import UNFINISHED
+from .. import failures, queue_reasons
+from ..models import UNFINISHED, RunStatus
 
 register = template.Library()
 
 
 @register.filter
-def unfinished_runs(target) -> int:
-    """How many of the target's runs are queued or running (the compute list's "Active runs")."""
-    return target.runs.filter(status__in=UNFINISHED).count()
+def active_runs(target) -> dict:
+    """The compute list's "Active runs": running (started, not ended) and queued, apart."""
+    counts = target.runs.filter(status__in=UNFINISHED).aggregate(
+        queued=Count("pk", filter=Q(status__in=(RunStatus.NOT_STARTED, RunStatus.QUEUED))),
+        total=Count("pk"),
+    )
+    return {"queued": counts["queued"], "running": counts["total"] - counts["queued"]}
+
+
+@register.filter
+def failure(run) -> dict | None:
+    return failures.failure_of(run)
+
+
+@register.filter
+def waiting_for(run) -> str:
+    return queue_reasons.waiting_for(run)
 
 
 @register.filter
