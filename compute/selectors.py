@@ -29,3 +29,21 @@ def with_state_reason(targets):
 
 def target_events(*, target, limit: int = 50):
     return target.events.select_related("actor")[:limit]
+
+
+# The activities of a check that is queued on the ``targets`` queue and not started yet.
+QUEUED_CHECK = ("Queued", "Queued for a check")
+
+
+def check_wait(target: ComputeTarget) -> str:
+    """What a queued check waits for: a free worker on the targets queue, and
+    how many checks were queued before it (across workspaces: the queue is shared)."""
+    if target.activity not in QUEUED_CHECK:
+        return ""
+    ahead = (
+        ComputeTarget.objects.filter(activity__in=QUEUED_CHECK, updated_at__lt=target.updated_at)
+        .exclude(pk=target.pk)
+        .count()
+    )
+    behind = f"; {ahead} check{'s' if ahead != 1 else ''} queued before it" if ahead else ""
+    return f"Waiting for a free worker on the targets queue{behind}."

@@ -37,3 +37,10 @@ def gb(megabytes) -> str:
     if megabytes in (None, ""):
         return "—"
     return f"{int(megabytes) / 1024:.1f} GB"
+
+
+@register.filter
+def check_wait(target) -> str:
+    from ..selectors import check_wait as wait
+
+    return wait(target)
