@@ -1,3 +1,4 @@
+# ruff: noqa: F811 (the fixtures imported from test_e2e are parameters here)
 """In a real browser: the failure box opens at the exception; a queued run says what it waits for."""
 
 import pytest
@@ -19,7 +20,7 @@ import sklearn_not_installed_portal
 """
 
 
-def test_the_failure_box_opens_at_the_exception(page, portal_url, team, local_target, submit):  # noqa: F811
+def test_the_failure_box_opens_at_the_exception(page, portal_url, team, local_target, submit):
     env = services.environment_spec(kind="pip", requirements="six")
     run = submit(local_target, {"train.py": NOISY_THEN_MISSING_MODULE}, environment=env)
     sign_in(page, portal_url, team.reader)
@@ -42,7 +43,7 @@ def test_the_failure_box_opens_at_the_exception(page, portal_url, team, local_ta
 
 def test_a_queued_run_shows_its_reason_and_position(
     page, portal_url, team, local_target, submit, monkeypatch
-):  # noqa: F811
+):
     monkeypatch.setattr("runs.tasks.prepare_run.delay", lambda run_id: None)
     runs = [submit(local_target, {"train.py": "print(1)\n"}) for _ in range(3)]
     sign_in(page, portal_url, team.reader)
