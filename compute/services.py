@@ -226,7 +226,21 @@ def target_set_secret(*, target: ComputeTarget, user, field: str, value: str) ->
     replaced = backend.secrets_replaced_by(field)
     kept = {k: v for k, v in target.encrypted_secrets.items() if k not in replaced}
     target.encrypted_secrets = {**kept, field: crypto.encrypt(value)}
-    _save_secrets(target, user, f"{target.backend.secret_fields[field]} replaced.")
+    label = target.backend.secret_fields[field]
+    if not _may_check_now(target):
+        _save_secrets(target, user, f"{label} replaced.")
+        return
+    # A new credential is worth knowing about now, not at the next run: check with it at once.
+    with transaction.atomic():
+        target.activity = "Queued for a check"
+        target.save(update_fields=["activity"])
+        _save_secrets(target, user, f"{label} replaced, re-checking.")
+        _queue_check(target)
+
+
+def _may_check_now(target: ComputeTarget) -> bool:
+    """Whether a check may be queued now (target_request_check's rules, without the refusal)."""
+    return not target.is_busy and target.state not in (*LIFECYCLE_STATES, TargetState.HOST_KEY_PENDING)
 
 
 def target_clear_secret(*, target: ComputeTarget, user, field: str) -> None:

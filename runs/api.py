@@ -325,6 +325,38 @@ class RunCancel(WorkspaceView):
         )
 
 
+class RunRerunSerializer(serializers.Serializer):
+    target = serializers.CharField(
+        max_length=32,
+        required=False,
+        allow_blank=True,
+        help_text="Another target's name; the run's own by default.",
+    )
+
+
+class RunRerun(WorkspaceView):
+    @extend_schema(
+        request=RunRerunSerializer,
+        responses={201: RunSerializer},
+        summary="Run a run again: the same snapshot, script, arguments and environment, on its target or another",
+    )
+    def post(self, request, workspace, pk):
+        run = selectors.run_get(workspace=self.workspace, pk=pk)
+        given = RunRerunSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        name = given.validated_data.get("target", "").strip()
+        target = None
+        if name:
+            target = ComputeTarget.objects.filter(workspace=self.workspace, name=name).first()
+            if target is None:
+                raise serializers.ValidationError({"target": [f"No compute target “{name}” here."]})
+        new_run = services.run_rerun(run=run, user=request.user, target=target)
+        new_run = selectors.run_get(workspace=self.workspace, pk=new_run.pk)
+        return Response(
+            RunSerializer(new_run, context={"request": request}).data, status=status.HTTP_201_CREATED
+        )
+
+
 class RunLogs(WorkspaceView):
     @extend_schema(
         parameters=[

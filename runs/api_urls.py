@@ -10,6 +10,7 @@ urlpatterns = [
     path("runs/", api.RunList.as_view(), name="api-runs"),
     path("runs/<int:pk>/", api.RunDetail.as_view(), name="api-run"),
     path("runs/<int:pk>/cancel/", api.RunCancel.as_view(), name="api-run-cancel"),
+    path("runs/<int:pk>/rerun/", api.RunRerun.as_view(), name="api-run-rerun"),
     path("runs/<int:pk>/logs/", api.RunLogs.as_view(), name="api-run-logs"),
     path("runs/<int:pk>/metrics/", api.RunMetrics.as_view(), name="api-run-metrics"),
     path("runs/<int:pk>/outputs/", api.RunOutputs.as_view(), name="api-run-outputs"),

@@ -243,18 +243,51 @@ def _script_in(snapshot: Snapshot, script: str) -> str:
     return script
 
 
-def run_example(*, workspace, user) -> Run:
-    """ "Try the example": the scikit-learn folder on the workspace's local computer."""
+def run_rerun(*, run: Run, user, target: ComputeTarget | None = None) -> Run:
+    """Run ``run`` again: the same snapshot, script, arguments and environment in
+    the same experiment, on its own target or on ``target``. A sweep's child
+    runs again on its own, outside its sweep (its arguments hold the trial's
+    values); a sweep's parent is refused: submit the sweep again. RunError,
+    storing nothing, when the run cannot be repeated there."""
+    from .models import Sweep
+
+    if Sweep.objects.filter(pk=run.pk).exists():
+        raise RunError(
+            f"Run {run.pk} is a sweep: re-run one of its trials, or submit the sweep again from the Submit page."
+        )
+    target = target or run.target
+    if target is None:
+        raise RunError(f"Run {run.pk}'s target was detached: pick another target to run it on.")
+    if target.workspace_id != run.workspace_id:
+        raise RunError("The target must belong to this run's workspace.")
+    return run_submit(
+        workspace=run.workspace,
+        user=user,
+        experiment_name=run.experiment.name,
+        target=target,
+        snapshot=run.snapshot,
+        script=run.script,
+        arguments=list(run.arguments),
+        environment=run.environment,
+    )
+
+
+def run_example(*, workspace, user, target: ComputeTarget | None = None) -> Run:
+    """ "Try the example": the scikit-learn folder on ``target``, by default the
+    workspace's local computer."""
     from compute.backends.local import local_target
 
-    target = local_target(workspace=workspace)
     if target is None:
-        raise RunError(
-            "The example runs on the local computer, which this workspace has not been granted: "
-            "submit it to another target from the Submit page."
-        )
-    if target.state not in (TargetState.SUCCEEDED, TargetState.UNREACHABLE):
-        raise RunError("The local computer is not ready yet: check it on the Compute page.")
+        target = local_target(workspace=workspace)
+        if target is None:
+            raise RunError(
+                "The example runs on the local computer, which this workspace has not been granted: "
+                "pick another target to run it on."
+            )
+        if target.state not in (TargetState.SUCCEEDED, TargetState.UNREACHABLE):
+            raise RunError("The local computer is not ready yet: check it on the Compute page.")
+    elif target.workspace_id != workspace.pk:
+        raise RunError("The target must belong to this workspace.")
     handles = []
     try:
         files = []

@@ -10,6 +10,7 @@ urlpatterns = [
     path("runs/example/", views.run_example, name="run-example"),
     path("runs/<int:pk>/", views.run_detail, name="run-detail"),
     path("runs/<int:pk>/cancel/", views.run_cancel, name="run-cancel"),
+    path("runs/<int:pk>/rerun/", views.run_rerun, name="run-rerun"),
     path("runs/<int:pk>/log/", views.run_log, name="run-log"),
     path("runs/<int:pk>/outputs.zip", views.run_outputs_zip, name="run-outputs-zip"),
     path("runs/<int:pk>/outputs/<path:path>", views.run_output, name="run-output"),

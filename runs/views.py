@@ -10,13 +10,15 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from compute.backends.local import local_target
+from compute.models import ComputeTarget
 from portal.access import can_change, member_required
 from portal.models import Role
 from portal.streaming import streamed_response
 
 from . import downloads, selectors, services
 from .forms import RunSubmitForm, SweepForm
-from .models import Experiment, RunLogChunk, Snapshot, Sweep
+from .models import TERMINAL, Experiment, RunLogChunk, Snapshot, Sweep
 from .sweeps import orchestrator
 from .sweeps import selectors as sweep_selectors
 from .sweeps import services as sweep_services
@@ -30,7 +32,14 @@ LOG_PAGE_MAX = 5000  # chunks per JSON log page
 @member_required()
 def experiment_list(request):
     experiments = selectors.experiment_list(workspace=request.workspace)
-    return render(request, "runs/experiment_list.html", {"experiments": experiments})
+    local = local_target(workspace=request.workspace)
+    context = {
+        "experiments": experiments,
+        # "Try the example" asks where: the local computer is chosen where the workspace has it.
+        "example_targets": selectors.runnable_targets(workspace=request.workspace).order_by("name"),
+        "example_default": local.pk if local else None,
+    }
+    return render(request, "runs/experiment_list.html", context)
 
 
 @member_required()
@@ -175,11 +184,23 @@ def run_submit(request):
 def run_example(request):
     """ "Try the example": the scikit-learn folder on the local target."""
     try:
-        run = services.run_example(workspace=request.workspace, user=request.user)
+        target = _target_named(request, request.POST.get("target", ""))
+        run = services.run_example(workspace=request.workspace, user=request.user, target=target)
     except services.RunError as exc:
         messages.error(request, str(exc))
         return redirect("experiment-list")
     return redirect("run-detail", run.pk)
+
+
+def _target_named(request, name: str):
+    """The workspace's target called ``name``; None for no name, RunError for an unknown one."""
+    name = name.strip()
+    if not name:
+        return None
+    target = ComputeTarget.objects.filter(workspace=request.workspace, name=name).first()
+    if target is None:
+        raise services.RunError(f"This workspace has no compute target “{name}”.")
+    return target
 
 
 def _limits():
@@ -204,6 +225,9 @@ def run_detail(request, pk):
             "outputs": run.outputs.all(),
             "metric_names": sorted(selectors.latest_metrics(run=run)),
             "data": selectors.RunData(run),
+            "rerun_targets": selectors.runnable_targets(workspace=request.workspace).order_by("name"),
+            "terminal_statuses": TERMINAL,
+            "chart_prefix": f"run-{run.pk}",
         },
     )
 
@@ -217,6 +241,22 @@ def run_cancel(request, pk):
     except services.RunError as exc:
         messages.error(request, str(exc))
     url = reverse("run-detail", args=[run.pk])
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@require_POST
+@member_required(Role.CONTRIBUTOR)
+def run_rerun(request, pk):
+    """ "Re-run" (no target given) and "Run on another target…" (a target's name)."""
+    run = selectors.run_get(workspace=request.workspace, pk=pk)
+    try:
+        target = _target_named(request, request.POST.get("target", ""))
+        new_run = services.run_rerun(run=run, user=request.user, target=target)
+    except services.RunError as exc:
+        messages.error(request, str(exc))
+        url = reverse("run-detail", args=[run.pk])
+    else:
+        url = reverse("run-detail", args=[new_run.pk])
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 

@@ -1,23 +1,20 @@
-// The experiment page: selected runs on one metric chart.
+// The experiment page: the selected runs on one chart, with the run page's
+// controls (metric_chart.js): several metrics, any metric on the x-axis, log scales.
 (function () {
-  const data = JSON.parse(document.getElementById("compare-series").textContent);
-  const select = document.getElementById("compare-metric");
-  const colors = ["#3b6fd8", "#d8613b", "#2e9e5b", "#9b3bd8", "#c9a227", "#3bb5d8", "#d83b7a", "#5b6b8c"];
-  let chart = null;
-  function draw() {
-    const chosen = [...document.querySelectorAll(".compare-run:checked")].map((el) => el.value);
-    const runs = data[select.value] || {};
-    const datasets = Object.keys(runs).filter((id) => chosen.includes(id)).map((id, i) => ({
-      label: `run ${id}`, data: runs[id].map(([x, y]) => ({ x, y })), borderColor: colors[i % colors.length],
-      pointRadius: 2, tension: 0.2,
-    }));
-    if (chart) chart.destroy();
-    chart = new Chart(document.getElementById("compare-chart"), {
-      type: "line", data: { datasets },
-      options: { animation: false, parsing: false, scales: { x: { type: "linear", title: { display: true, text: "step" } } } },
-    });
+  const data = JSON.parse(document.getElementById("compare-series").textContent); // metric -> run -> [[step, value]]
+  const byRun = {}; // "run N" -> metric -> Map(step -> value)
+  for (const [metric, runs] of Object.entries(data)) {
+    for (const [id, points] of Object.entries(runs)) {
+      const label = `run ${id}`;
+      byRun[label] = byRun[label] || {};
+      byRun[label][metric] = new Map(points);
+    }
   }
-  select.addEventListener("change", draw);
-  document.querySelectorAll(".compare-run").forEach((el) => el.addEventListener("change", draw));
-  draw();
+  function getSeries() {
+    const chosen = new Set([...document.querySelectorAll(".compare-run:checked")].map((el) => `run ${el.value}`));
+    return Object.fromEntries(Object.entries(byRun).filter(([label]) => chosen.has(label)));
+  }
+  const chart = window.MetricChart(document.getElementById("compare-metric-chart"), { getSeries });
+  document.querySelectorAll(".compare-run").forEach((el) => el.addEventListener("change", chart.update));
+  chart.update();
 })();

@@ -1,4 +1,4 @@
-// The run page: a lossless live log and a live metric chart.
+// The run page: a lossless live log and a live metric chart (metric_chart.js).
 //
 // The websocket (htmx ws extension) carries two kinds of frames: HTML status
 // fragments, which htmx swaps by id, and JSON log frames, handled here. The
@@ -14,7 +14,7 @@
   const runId = live.dataset.run;
   const logEl = document.getElementById(`run-${runId}-log`);
   const connection = document.getElementById(`run-${runId}-connection`);
-  const metricSelect = document.getElementById(`run-${runId}-metric`);
+  const chartRoot = document.getElementById(`run-${runId}-metric-chart`);
   const noMetrics = document.getElementById(`run-${runId}-no-metrics`);
   const MAX_CHARS = 400000; // bounded tail: the full log downloads
   const MAX_PENDING = 20000; // chunks held ahead of a gap; beyond that the backfill brings them
@@ -25,11 +25,16 @@
   let askedAfter = null; // the lastSeq a backfill was last asked for
   let retryTimer = null;
   const series = {}; // name -> Map(step -> value)
-  let chart = null;
+  const chart = window.MetricChart(chartRoot, { getSeries: () => ({ [`run ${runId}`]: series }) });
   let follow = true;
+  let pinnedTop = 0; // where the page last scrolled the log to
 
+  // Scroll events arrive after the fact: one caused by the page's own scroll to
+  // the end may be read after more lines came, so only a scroll above where the
+  // page put it, and not back at the end, means the reader left the end.
   logEl.addEventListener("scroll", () => {
-    follow = logEl.scrollTop + logEl.clientHeight >= logEl.scrollHeight - 20;
+    const atEnd = logEl.scrollTop + logEl.clientHeight >= logEl.scrollHeight - 20;
+    follow = atEnd || logEl.scrollTop >= pinnedTop - 2;
   });
 
   function askAfter() {
@@ -80,7 +85,10 @@
       total -= logEl.firstChild.textContent.length;
       logEl.removeChild(logEl.firstChild);
     }
-    if (follow) logEl.scrollTop = logEl.scrollHeight;
+    if (follow) {
+      logEl.scrollTop = logEl.scrollHeight;
+      pinnedTop = logEl.scrollTop;
+    }
     checkGap();
   }
 
@@ -93,43 +101,37 @@
     const names = Object.keys(series).sort();
     if (!names.length) return;
     noMetrics.hidden = true;
-    metricSelect.hidden = false;
-    document.getElementById(`run-${runId}-chart`).hidden = false;
-    const current = metricSelect.value;
-    if ([...metricSelect.options].map((o) => o.value).join() !== names.join()) {
-      metricSelect.replaceChildren(...names.map((n) => new Option(n, n)));
-      metricSelect.value = names.includes(current) ? current : names[0];
-    }
-    drawChart();
+    chartRoot.hidden = false;
+    chart.setMetrics(names);
+    chart.update();
   }
 
-  function drawChart() {
-    const name = metricSelect.value;
-    if (!name || !series[name] || typeof Chart === "undefined") return;
-    const points = [...series[name].entries()].sort((a, b) => a[0] - b[0]).map(([x, y]) => ({ x, y }));
-    if (!chart) {
-      chart = new Chart(document.getElementById(`run-${runId}-chart`), {
-        type: "line",
-        data: { datasets: [{ label: name, data: points, borderColor: "#3b6fd8", pointRadius: 2, tension: 0.2 }] },
-        options: { animation: false, parsing: false, scales: { x: { type: "linear", title: { display: true, text: "step" } } } },
-      });
-    } else {
-      chart.data.datasets[0].label = name;
-      chart.data.datasets[0].data = points;
-      chart.update("none");
-    }
+  // The run ends: the status block (pushed or re-read) says so; "live" is no longer news.
+  const terminal = new Set((live.dataset.terminal || "").split(" "));
+  function ended() {
+    const status = document.getElementById(`run-${runId}-status`);
+    return Boolean(status && terminal.has(status.dataset.status));
   }
-  metricSelect.addEventListener("change", drawChart);
+  function showConnection(text, className) {
+    if (ended()) {
+      connection.hidden = true;
+      return;
+    }
+    connection.hidden = false;
+    connection.textContent = text;
+    connection.className = className;
+  }
+  new MutationObserver(() => {
+    if (ended()) connection.hidden = true;
+  }).observe(live, { childList: true, subtree: true, attributes: true, attributeFilter: ["data-status"] });
 
   live.addEventListener("htmx:wsOpen", (event) => {
-    connection.textContent = "live";
-    connection.className = "badge text-bg-success";
+    showConnection("live", "badge text-bg-success");
     socket = event.detail.socketWrapper;
     askAfter();
   });
   live.addEventListener("htmx:wsClose", () => {
-    connection.textContent = "reconnecting…";
-    connection.className = "badge text-bg-warning";
+    showConnection("reconnecting…", "badge text-bg-warning");
   });
   live.addEventListener("htmx:wsBeforeMessage", (event) => {
     const text = event.detail.message;
