@@ -1,6 +1,7 @@
 """Sweeps over the REST API: the service and selectors the pages use."""
 
 from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -71,12 +72,20 @@ def _sweep(workspace, pk) -> Sweep:
 
 
 class SweepList(WorkspaceView):
-    @extend_schema(summary="The workspace's sweeps, newest first", operation_id="sweeps_list")
+    @extend_schema(
+        summary="The workspace's sweeps, newest first",
+        operation_id="sweeps_list",
+        responses=OpenApiTypes.OBJECT,
+    )
     def get(self, request, workspace):
         sweeps = Sweep.objects.filter(run__workspace=self.workspace).select_related("run")[:100]
         return Response([sweep_payload(s, request) for s in sweeps])
 
-    @extend_schema(request=SweepSubmitSerializer, summary="Start a hyperparameter sweep")
+    @extend_schema(
+        request=SweepSubmitSerializer,
+        responses={201: OpenApiTypes.OBJECT},
+        summary="Start a hyperparameter sweep",
+    )
     def post(self, request, workspace):
         given = SweepSubmitSerializer(data=request.data)
         given.is_valid(raise_exception=True)
@@ -128,13 +137,15 @@ class SweepList(WorkspaceView):
 
 
 class SweepDetail(WorkspaceView):
-    @extend_schema(summary="One sweep, with its children and the best so far")
+    @extend_schema(summary="One sweep, with its children and the best so far", responses=OpenApiTypes.OBJECT)
     def get(self, request, workspace, pk):
         return Response(sweep_payload(_sweep(self.workspace, pk), request))
 
 
 class SweepCancel(WorkspaceView):
-    @extend_schema(request=None, summary="Cancel a sweep and every child")
+    @extend_schema(
+        request=None, responses={202: OpenApiTypes.OBJECT}, summary="Cancel a sweep and every child"
+    )
     def post(self, request, workspace, pk):
         sweep = _sweep(self.workspace, pk)
         orchestrator.sweep_cancel(sweep_id=sweep.pk, user=request.user)
