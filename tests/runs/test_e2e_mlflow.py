@@ -39,6 +39,6 @@ def test_mlflow_calls_show_live_on_the_run_page(page, portal_url, team, idle_run
     page.locator(f"#run-{idle_run.pk}-data:has-text('alpha')").wait_for(timeout=15_000)
     page.locator(f"#run-{idle_run.pk}-tags:has-text('ridge')").wait_for(timeout=15_000)
     page.locator(f"#run-{idle_run.pk}-chart").wait_for(state="visible", timeout=15_000)
-    assert page.locator(f"#run-{idle_run.pk}-metric").input_value() == "mse"
+    assert page.locator(f"#run-{idle_run.pk}-metric-chart input.metric-y[value='mse']").is_checked()
     assert token not in page.content()
     shot(page, "14-mlflow-run-live")
