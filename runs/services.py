@@ -93,10 +93,10 @@ def environment_spec(
     base_image = (base_image or "").strip()
     if not base_image or any(c.isspace() for c in base_image):
         raise RunError("Use Docker needs a base image, e.g. python:3.11-slim.")
-    spec = {**spec, "docker": True, "base_image": base_image}
-    if "hash" in spec:  # the image is built from the base image and the spec
-        spec["hash"] = hashlib.sha256(f"{base_image}\n{spec['requirements']}".encode()).hexdigest()[:16]
-    return spec
+    # The hash stays the pip spec's own: the image tag (docker_images.env_image_tag)
+    # adds the base image, as for a container instance's runs, so one spec on one
+    # base image is one cached image whichever door it came through.
+    return {**spec, "docker": True, "base_image": base_image}
 
 
 def _environment_spec(*, kind: str, interpreter: str = "", requirements: str = "") -> dict:

@@ -72,6 +72,15 @@ class Engine:
             "endpoint": self.where,
         }
 
+    def has_image(self, image: str) -> bool:
+        """Whether ``image`` is on the engine now (asked live, not the last check's list)."""
+        with self._errors(f"Looking for the image {image}"):
+            try:
+                self.client.images.get(image)
+            except docker.errors.ImageNotFound:
+                return False
+        return True
+
     def require_image(self, image: str) -> None:
         with self._errors(f"Looking for the image {image}"):
             try:

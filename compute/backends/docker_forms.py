@@ -5,7 +5,11 @@ import math
 from django import forms
 
 from ..forms import TargetForm
+from . import docker as engines_sdk
+from .base import BackendError
 from .docker_engine import DockerEngineBackend, usable_engines
+
+IMAGE_HELP = "An image present on the engine (never pulled). It needs python3 to run scripts."
 
 
 class ContainerLimitsForm(TargetForm):
@@ -16,7 +20,7 @@ class ContainerLimitsForm(TargetForm):
     image = forms.CharField(
         label="Base image",
         max_length=255,
-        help_text="An image present on the engine (never pulled). It needs python3 to run scripts.",
+        help_text=IMAGE_HELP,
     )
 
     def __init__(self, *args, **kwargs):
@@ -35,8 +39,13 @@ class ContainerLimitsForm(TargetForm):
         images = sorted({i for e in self.engines.values() for i in e.capabilities.get("images", [])})
         self.fields["image"].widget.attrs["list"] = "engine-images"
         self.image_choices = images
+        python = python_image(images)
+        if python:
+            self.fields[
+                "image"
+            ].help_text = f"{IMAGE_HELP} {python} looks like a Python image: chosen for you."
         if images and not self.is_bound:
-            self.fields["image"].initial = images[0]
+            self.fields["image"].initial = python or images[0]
 
     def clean(self):
         data = super().clean()
@@ -53,9 +62,9 @@ class ContainerLimitsForm(TargetForm):
             self.add_error("gpus", f"{engine.name} has no GPU runtime (nvidia): choose 0 GPUs.")
         image = data.get("image", "").strip()
         if image and caps.get("images") and image not in caps["images"]:
-            self.add_error(
-                "image", f"{image} is not on {engine.name} (images are never pulled): build or load it first."
-            )
+            problem = image_missing(engine, image)
+            if problem:
+                self.add_error("image", problem)
         return data
 
     def limits(self) -> dict:
@@ -67,6 +76,30 @@ class ContainerLimitsForm(TargetForm):
             "gpus": data["gpus"],
             "image": data["image"].strip(),
         }
+
+
+def python_image(images: list[str]) -> str:
+    """The first image whose name says Python: scripts need python3 in the base image."""
+    return next((image for image in images if "python" in image.lower()), "")
+
+
+def image_missing(engine, image: str) -> str:
+    """Why ``image`` cannot be used on ``engine``, or "" when it is there. The
+    stored list is from the engine's last check: an image built since is looked
+    up on the engine itself, and remembered."""
+    try:
+        with engines_sdk.connect(engine) as client:
+            present = client.has_image(image)
+    except BackendError as exc:
+        return (
+            f"{image} is not in {engine.name}'s image list from its last check, and the engine "
+            f"cannot be asked now ({exc.message}). Re-check {engine.name} once it is reachable."
+        )
+    if not present:
+        return f"{image} is not on {engine.name} (images are never pulled): build or load it first."
+    engine.capabilities = {**engine.capabilities, "images": sorted({*engine.capabilities["images"], image})}
+    engine.save(update_fields=["capabilities"])
+    return ""
 
 
 # The sizes each engine offers, like a cloud's VM sizes: general-purpose (2 GB per
