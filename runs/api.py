@@ -10,7 +10,7 @@ from django.db import connection
 from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
@@ -19,6 +19,7 @@ from compute.models import ComputeTarget
 from portal.api.scoping import WorkspaceView
 
 from . import downloads, failures, queue_reasons, selectors, services
+from .environment_files import detect_environment
 from .models import TERMINAL, Run, RunStatus, Snapshot
 
 LOG_WAIT_MAX = 30.0  # seconds a log read may wait for new lines
@@ -31,10 +32,35 @@ SHA256 = r"[0-9a-f]{64}"
 # ---- serializers -------------------------------------------------------------------------------
 
 
+class EnvironmentFileSerializer(serializers.Serializer):
+    path = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["pip", "conda"])
+    text = serializers.CharField(allow_blank=True)
+    error = serializers.CharField(allow_blank=True)
+
+
 class SnapshotSerializer(serializers.ModelSerializer):
     class Meta:
         model = Snapshot
-        fields = ["sha256", "file_count", "size_bytes", "files", "excluded", "ignore_file", "created_at"]
+        fields = [
+            "sha256",
+            "file_count",
+            "size_bytes",
+            "files",
+            "excluded",
+            "ignore_file",
+            "environment_file",
+            "created_at",
+        ]
+
+    environment_file = serializers.SerializerMethodField(
+        help_text='The folder\'s environment file, or null: {"path", "kind": "pip" | "conda", "text", "error"}; '
+        "text is what a run's environment requirements take."
+    )
+
+    @extend_schema_field(EnvironmentFileSerializer(allow_null=True))
+    def get_environment_file(self, snapshot) -> dict | None:
+        return detect_environment(snapshot)
 
 
 class EnvironmentSerializer(serializers.Serializer):

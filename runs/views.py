@@ -17,6 +17,7 @@ from portal.models import Role
 from portal.streaming import streamed_response
 
 from . import downloads, selectors, services
+from .environment_files import detect_environment
 from .forms import RunSubmitForm, SweepForm
 from .models import TERMINAL, Experiment, RunLogChunk, Snapshot, Sweep
 from .sweeps import orchestrator
@@ -106,6 +107,7 @@ def snapshot_preview(request):
             raise services.RunError("Choose a folder or an archive first.")
         context["snapshot"] = snapshot
         context["largest"] = snapshot.files[:10]
+        context["environment_file"] = detect_environment(snapshot)
     except services.RunError as exc:
         context["error"] = str(exc)
     context["limits"] = _limits()

@@ -19,6 +19,17 @@
     if (!preview || !preview.contains(event.target) && event.target !== preview) return;
     const stored = preview.querySelector("input[name=snapshot]");
     folder.disabled = archive.disabled = !!stored;
+    const useFile = document.getElementById("use-environment-file");
+    if (useFile) useFile.addEventListener("click", () => {
+      // The folder's own environment: pre-fill it; the user may still pick the target's Python.
+      const kind = form.querySelector(`input[name=environment][value=${useFile.dataset.kind}]`);
+      kind.checked = true;
+      form.querySelector("textarea[name=requirements]").value =
+        JSON.parse(document.getElementById("environment-file-text").textContent);
+      showEnv();
+      useFile.textContent = `Using ${useFile.dataset.path}`;
+      useFile.classList.replace("btn-outline-primary", "btn-success");
+    });
     const change = document.getElementById("change-files");
     if (change) change.addEventListener("click", () => {
       folder.disabled = archive.disabled = false;
