@@ -1,10 +1,25 @@
 from django import forms
+from django.contrib.auth.validators import UnicodeUsernameValidator
 
 from .models import Role, Workspace
 
 
 class MemberAddForm(forms.Form):
-    username = forms.CharField(max_length=150)
+    username_or_email = forms.CharField(
+        label="Username or e-mail",
+        max_length=254,
+        help_text="Someone who has an account here. The portal sends no mail.",
+    )
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.CONTRIBUTOR)
+
+
+class UserCreateForm(forms.Form):
+    """A new account for a superuser to make; the portal picks a one-time password."""
+
+    prefix = "new"
+
+    username = forms.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
+    email = forms.EmailField(label="E-mail", required=False)
     role = forms.ChoiceField(choices=Role.choices, initial=Role.CONTRIBUTOR)
 
 

@@ -1,4 +1,7 @@
-from . import selectors
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from . import selectors, services
 
 SESSION_KEY = "workspace_id"
 
@@ -21,4 +24,18 @@ class CurrentWorkspaceMiddleware:
                 user=request.user, workspace_id=request.session.get(SESSION_KEY)
             )
         request.workspace = request.membership.workspace if request.membership else None
+        return self.get_response(request)
+
+
+class PasswordChangeRequiredMiddleware:
+    """A user signed in with a one-time password sees only the password change
+    page (and may log out) until they choose their own password."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        allowed = (reverse("password_change"), reverse("logout"))
+        if request.path not in allowed and services.password_change_required(user=request.user):
+            return redirect("password_change")
         return self.get_response(request)

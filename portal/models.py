@@ -78,3 +78,21 @@ class ApiToken(models.Model):
         if self.expires_at and self.expires_at <= now:
             return "expired"
         return "active"
+
+
+class PasswordChangeRequired(models.Model):
+    """The user signs in with a one-time password a superuser gave them and
+    must choose their own before anything else. The row is the flag: it goes
+    when they change their password. The one-time password itself is never
+    stored: only its hash, as the user's password."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="password_change_required"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.user} must change their password"

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password/", views.PasswordChange.as_view(), name="password_change"),
     path("workspaces/<slug:slug>/switch/", views.workspace_switch, name="workspace-switch"),
     path("workspace/members/", views.members, name="members"),
     path("workspace/members/<int:pk>/", views.member_change, name="member-change"),

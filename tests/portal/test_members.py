@@ -3,14 +3,18 @@ from portal.models import Membership, Role
 
 def test_owner_adds_a_member(team, login, django_user_model):
     django_user_model.objects.create_user("newbie", password="x")
-    response = login(team.owner).post("/workspace/members/", {"username": "newbie", "role": "reader"})
+    response = login(team.owner).post(
+        "/workspace/members/", {"action": "add", "username_or_email": "newbie", "role": "reader"}
+    )
     assert response.status_code == 302
     assert Membership.objects.get(user__username="newbie", workspace=team.workspace).role == Role.READER
 
 
 def test_adding_an_unknown_user_says_so_and_changes_nothing(team, login):
     count = Membership.objects.count()
-    response = login(team.owner).post("/workspace/members/", {"username": "ghost", "role": "reader"})
+    response = login(team.owner).post(
+        "/workspace/members/", {"action": "add", "username_or_email": "ghost", "role": "reader"}
+    )
     assert response.status_code == 400
     assert "There is no user “ghost”" in response.content.decode()
     assert Membership.objects.count() == count
