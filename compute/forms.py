@@ -55,3 +55,26 @@ class SecretTextarea(forms.Textarea):
 
 class SecretReplaceForm(forms.Form):
     value = forms.CharField(widget=forms.PasswordInput(render_value=False), strip=False)
+
+
+class PackageIndexForm(forms.Form):
+    """Package index settings (compute/package_index.py); the CA bundle is never shown back."""
+
+    index_url = forms.CharField(
+        label="Index URL",
+        required=False,
+        help_text="e.g. https://pypi.example.com/simple (pip's --index-url).",
+    )
+    extra_index_urls = forms.CharField(
+        label="Extra index URLs",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="One a line.",
+    )
+    ca_bundle = forms.CharField(
+        label="Trusted CA bundle (PEM)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off", "spellcheck": "false"}),
+        help_text="For TLS-inspecting proxies. Leave empty to keep the stored one.",
+    )
+    clear_ca = forms.BooleanField(label="Remove the stored CA bundle", required=False)

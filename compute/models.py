@@ -50,6 +50,8 @@ class ComputeTarget(models.Model):
     config = models.JSONField(default=dict, blank=True)
     # {field: Fernet token}; read through secret(), never rendered.
     encrypted_secrets = models.JSONField(default=dict, blank=True)
+    # Overrides of the workspace's package index settings (compute/package_index.py).
+    package_index = models.JSONField(default=dict, blank=True)
     # Pinned SSH host key as "<type> <base64>"; pending_host_key is what the
     # host presented and nobody has confirmed yet.
     host_key = models.TextField(blank=True)

@@ -7,9 +7,9 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from portal import crypto
-from portal.models import Membership, Role
+from portal.models import Membership, Role, Workspace
 
-from . import hostkeys
+from . import hostkeys, package_index
 from .backends import get_backend
 from .backends.base import BackendError, HostKeyChanged, HostKeyUnconfirmed
 from .live import push_target
@@ -282,6 +282,11 @@ def rotate_secret_keys() -> int:
             target.encrypted_secrets = {k: crypto.rotate(v) for k, v in target.encrypted_secrets.items()}
             target.save(update_fields=["encrypted_secrets"])
             count += len(target.encrypted_secrets)
+        for owner in [
+            *Workspace.objects.select_for_update().exclude(package_index={}),
+            *ComputeTarget.objects.select_for_update().exclude(package_index={}),
+        ]:
+            count += package_index.rotate(owner)
     return count
 
 

@@ -1,5 +1,5 @@
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -11,9 +11,9 @@ from portal.access import can_change, member_required
 from portal.models import Role
 from portal.toasts import toast_response
 
-from . import lifecycle, selectors, services
+from . import lifecycle, package_index, selectors, services
 from .backends import BACKENDS, addable_backends, backends_by_mode, kind_label
-from .forms import SecretReplaceForm
+from .forms import PackageIndexForm, SecretReplaceForm
 from .models import Origin, TargetState
 
 
@@ -188,3 +188,49 @@ def _act(request, service, **kwargs):
         if request.htmx:
             return HttpResponse(status=204)
     return redirect("target-detail", kwargs["target"].name)
+
+
+@sensitive_post_parameters("ca_bundle")
+@can_change(Role.OWNER)
+def workspace_package_index(request):
+    """The workspace's package index settings (owners change them)."""
+    return _package_index_page(request, owner=request.workspace, back=reverse("members"))
+
+
+@sensitive_post_parameters("ca_bundle")
+@can_change(Role.OWNER)
+def target_package_index(request, name):
+    """A target's overrides of the workspace's package index settings."""
+    target = selectors.target_get(workspace=request.workspace, name=name)
+    return _package_index_page(
+        request, owner=target, back=reverse("target-detail", args=[target.name]), target=target
+    )
+
+
+def _package_index_page(request, *, owner, back, target=None):
+    stored = package_index.stored(owner)
+    initial = {
+        "index_url": stored.get("index_url", ""),
+        "extra_index_urls": "\n".join(stored.get("extra_index_urls", [])),
+    }
+    form = PackageIndexForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            package_index.package_index_set(owner=owner, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, "Package index settings saved.")
+            return redirect(request.path)
+    return render(
+        request,
+        "compute/package_index.html",
+        {
+            "form": form,
+            "target": target,
+            "back": back,
+            "ca_set": package_index.has_ca_bundle(owner),
+            "workspace_settings": package_index.stored(request.workspace),
+        },
+        status=400 if form.errors else 200,
+    )

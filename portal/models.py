@@ -22,6 +22,9 @@ class Workspace(models.Model):
         default=False,
         help_text="Members may run code on the portal's own machine (the “local” compute target).",
     )
+    # Package index settings for environment builds (compute/package_index.py);
+    # the CA bundle is a Fernet token, never shown back.
+    package_index = models.JSONField(default=dict, blank=True)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="workspaces"
     )

@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from compute import views as compute_views
+
 from . import token_views, views
 
 urlpatterns = [
@@ -11,6 +13,7 @@ urlpatterns = [
     path("password/", views.PasswordChange.as_view(), name="password_change"),
     path("workspaces/<slug:slug>/switch/", views.workspace_switch, name="workspace-switch"),
     path("workspace/members/", views.members, name="members"),
+    path("workspace/settings/", compute_views.workspace_package_index, name="workspace-settings"),
     path("workspace/members/<int:pk>/", views.member_change, name="member-change"),
     path("profile/tokens/", token_views.token_list, name="profile-tokens"),
     path("profile/tokens/<int:pk>/revoke/", token_views.token_revoke, name="profile-token-revoke"),

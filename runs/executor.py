@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from compute import package_index
 from compute.backends.base import BackendError, LaunchSpec
 from compute.backends.docker_runs import backend_for_run
 from compute.backends.runner import tree_digest
@@ -183,6 +184,7 @@ def launch(run: Run, backend, owner: str) -> dict | None:
             env={"PORTAL_RUN_ID": str(run.pk), "PORTAL_EXPERIMENT": run.experiment.name, **tracking},
             tree_digest=digest,
             env_digest=(known.first() or "") if kind != "user" else "",
+            **_build_settings(run.target),
         )
     )
     if handle.pop("already", False):
@@ -190,6 +192,15 @@ def launch(run: Run, backend, owner: str) -> dict | None:
         # Its process has the token it was launched with: that one stays valid.
         Run.objects.filter(pk=run.pk).update(tracking_digest=previous_digest)
     return handle
+
+
+def _build_settings(target) -> dict:
+    """The package index settings for the environment build (LaunchSpec fields)."""
+    index = package_index.for_target(target)
+    build_env = index.build_env()
+    if build_env or index.ca_bundle:
+        build_env["PORTAL_INDEX_NOTE"] = index.note
+    return {"build_env": build_env, "ca_bundle": index.ca_bundle}
 
 
 def tracking_env(run: Run) -> dict[str, str]:

@@ -208,6 +208,10 @@ class LaunchSpec:
     env: dict[str, str] = field(default_factory=dict)
     tree_digest: str = ""  # the snapshot's content digest, checked on the target
     env_digest: str = ""  # the built environment's content digest, when known
+    # Variables for the environment build only (PIP_INDEX_URL, ...) and the
+    # trusted CA bundle (PEM) it uses: see compute/package_index.py.
+    build_env: dict[str, str] = field(default_factory=dict)
+    ca_bundle: str = field(default="", repr=False)
 
 
 @dataclass

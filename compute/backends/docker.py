@@ -92,10 +92,10 @@ class Engine:
                     permanent=True,
                 ) from None
 
-    def build_env_image(self, *, base: str, requirements: str, tag: str, on_line) -> str:
+    def build_env_image(self, *, base: str, requirements: str, tag: str, on_line, index=None) -> str:
         """See ``docker_images.build_env_image``: "hit" or "built"."""
         return docker_images.build_env_image(
-            self, base=base, requirements=requirements, tag=tag, on_line=on_line
+            self, base=base, requirements=requirements, tag=tag, on_line=on_line, index=index
         )
 
     # ---- containers -----------------------------------------------------------

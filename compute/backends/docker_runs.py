@@ -95,6 +95,12 @@ class DockerRunBackend(ContainerInstanceBackend):
         if self.requirements is None:
             engine.require_image(self.base_image)
             return "base"
+        from compute import package_index
+
         return engine.build_env_image(
-            base=self.base_image, requirements=self.requirements, tag=self.tag, on_line=on_line
+            base=self.base_image,
+            requirements=self.requirements,
+            tag=self.tag,
+            on_line=on_line,
+            index=package_index.for_target(self.target),
         )

@@ -100,9 +100,10 @@ LAUNCH = (
     + r"""
 wd="$1"; key="$2"; sha="$3"; runenv="$4"; job="$5"; envkind="$6"; envarg="$7"; reqs="$8"; script="$9"
 shift 9
-# Then the helper files as (path under lib/, content) pairs, then the script's arguments.
-tree="$1"; envdigest="$2"; nlib="$3"
-shift 3
+# Then the build's variables (sh lines) and CA bundle, the helper files as
+# (path under lib/, content) pairs, then the script's arguments.
+tree="$1"; envdigest="$2"; buildenv="$3"; cabundle="$4"; nlib="$5"
+shift 5
 mkdir -p "$wd/runs" || { echo "failure=The working directory $wd cannot be written."; exit 0; }
 wd=$(cd "$wd" && pwd)
 rd="$wd/runs/$key"
@@ -120,7 +121,8 @@ while [ "$nlib" -gt 0 ]; do
   printf '%s' "$2" > "$rd/lib/$1"
   shift 2; nlib=$((nlib-1))
 done
-(umask 077; printf '%s' "$runenv" > "$rd/run.env")
+(umask 077; printf '%s' "$runenv" > "$rd/run.env"; printf '%s' "$buildenv" > "$rd/build.env"
+ if [ -n "$cabundle" ]; then printf '%s\n' "$cabundle" > "$rd/build-ca.pem"; fi)
 printf '%s' "$job" > "$rd/job.sh"
 fail() {
   printf '%s\n' "$1" >> "$rd/system.log"; printf '%s\n' "$1" > "$rd/failure"
@@ -202,18 +204,26 @@ else
   else
     start=$(date +%s)
     chmod -R u+w "$envdir" 2>/dev/null; rm -rf "$envdir"
+    # The package index settings hold for the build only (a subshell), not for the script.
+    (
+    [ -f "$rd/build.env" ] && . "$rd/build.env"
+    if [ -s "$rd/build-ca.pem" ]; then
+      PIP_CERT="$rd/build-ca.pem"; SSL_CERT_FILE="$rd/build-ca.pem"; REQUESTS_CA_BUNDLE="$rd/build-ca.pem"
+      export PIP_CERT SSL_CERT_FILE REQUESTS_CA_BUNDLE
+    fi
     if [ "$envkind" = conda ]; then
-      say "Building the environment with conda."
+      say "Building the environment with conda${PORTAL_INDEX_NOTE:-}."
       conda env create --quiet -p "$envdir" -f "$rd/environment.yml" >> "$rd/system.log" 2>&1
     elif command -v uv >/dev/null 2>&1; then
-      say "Building the environment with uv."
+      say "Building the environment with uv${PORTAL_INDEX_NOTE:-}."
       { uv venv --python python3 "$envdir" \
           && VIRTUAL_ENV="$envdir" uv pip install --compile-bytecode -r "$rd/requirements.txt"; } >> "$rd/system.log" 2>&1
     else
-      say "Building the environment with pip."
+      say "Building the environment with pip${PORTAL_INDEX_NOTE:-}."
       { python3 -m venv "$envdir" && "$envdir/bin/python" -m pip install \
           --disable-pip-version-check -r "$rd/requirements.txt"; } >> "$rd/system.log" 2>&1
     fi
+    )
     rc=$?
     if [ $rc -ne 0 ]; then
       rm -rf "$envdir"
@@ -477,6 +487,8 @@ class RunnerMixin:
                 spec.script,
                 spec.tree_digest,
                 spec.env_digest,
+                run_env_script(spec.build_env),
+                spec.ca_bundle,
                 str(len(spec.helpers)),
                 *helper_arguments(spec.helpers),
                 *spec.arguments,
