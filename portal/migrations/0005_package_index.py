@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portal', '0003_api_tokens'),
+        ('portal', '0004_password_change_required'),
     ]
 
     operations = [
