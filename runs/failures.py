@@ -51,9 +51,22 @@ def failing_requirement(lines) -> str:
     return ""
 
 
+# pip says "No matching distribution" when it could not reach the index at all;
+# the real cause sits in the retry warnings above it.
+_UNTRUSTED = re.compile(r"CERTIFICATE_VERIFY_FAILED|problem confirming the ssl certificate", re.IGNORECASE)
+UNTRUSTED_HINT = (
+    "the package index's TLS certificate is not trusted here (a TLS-inspecting proxy?): "
+    "set its CA certificate in the workspace's package index settings"
+)
+
+
 def build_summary(prefix: str, log: str) -> tuple[str, str]:
     """(summary, tail) of a failed environment or image build from its log."""
     errors = installer_errors(log)
+    if _UNTRUSTED.search(log):
+        cause = next((line.strip() for line in log.splitlines() if _UNTRUSTED.search(line)), "")
+        tail = "\n".join([cause, *errors]) if errors else cause
+        return f"{prefix}: {UNTRUSTED_HINT}", tail
     requirement = failing_requirement(errors)
     cause = next((e for e in errors if _REQUIREMENT.search(e)), errors[0] if errors else "")
     summary = prefix

@@ -42,6 +42,21 @@ def test_build_summary_without_error_lines_keeps_the_log_end():
     assert summary == "The image build failed: exit status 1" and tail == "a\nb\nc"
 
 
+UNTRUSTED_LOG = """Collecting scikit-learn
+WARNING: Retrying (Retry(total=4, connect=None, read=None, redirect=None, status=None)) after connection broken by 'SSLError(SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate in certificate chain (_ssl.c:1006)'))': /simple/scikit-learn/
+ERROR: Could not find a version that satisfies the requirement scikit-learn (from versions: none)
+ERROR: No matching distribution found for scikit-learn
+"""
+
+
+def test_an_untrusted_index_certificate_is_the_cause_not_the_missing_distribution():
+    summary, tail = failures.build_summary("The image build failed", UNTRUSTED_LOG)
+    assert summary == f"The image build failed: {failures.UNTRUSTED_HINT}"
+    assert "No matching distribution" not in summary
+    assert "CERTIFICATE_VERIFY_FAILED" in tail.splitlines()[0]
+    assert tail.splitlines()[-1] == "ERROR: No matching distribution found for scikit-learn"
+
+
 def test_last_line_is_the_exception():
     tail = "Traceback (most recent call last):\n  File x\nModuleNotFoundError: No module named 'q'\n\n"
     assert failures.last_line(tail) == "ModuleNotFoundError: No module named 'q'"
