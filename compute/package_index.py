@@ -22,7 +22,11 @@ from django.views.decorators.debug import sensitive_variables
 
 from portal import crypto
 
-MAX_CA_BUNDLE = 256 * 1024
+# The bundle reaches runner targets (SSH, local, created VMs, container
+# instances) as one argument of the launch command, and Linux takes at most
+# 128 KB per argument (MAX_ARG_STRLEN): a whole system bundle (~220 KB) failed
+# there with "argument list too long".
+MAX_CA_BUNDLE = 96 * 1024
 MAX_EXTRA_URLS = 10
 _url_validator = URLValidator(schemes=["http", "https"])
 
@@ -93,7 +97,10 @@ def clean_ca_bundle(pem: str) -> str:
     """PEM certificates only; anything else is refused with a message."""
     pem = (pem or "").strip()
     if len(pem) > MAX_CA_BUNDLE:
-        raise ValidationError(f"The CA bundle is over {MAX_CA_BUNDLE // 1024} KB.")
+        raise ValidationError(
+            f"The CA bundle is over {MAX_CA_BUNDLE // 1024} KB: paste only the CA certificates your "
+            "proxy or index needs (e.g. from /usr/local/share/ca-certificates), not a whole system bundle."
+        )
     if "PRIVATE KEY" in pem:
         raise ValidationError("That holds a private key: paste only the CA certificates.")
     try:
