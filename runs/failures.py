@@ -66,7 +66,9 @@ def build_summary(prefix: str, log: str) -> tuple[str, str]:
     if _UNTRUSTED.search(log):
         cause = next((line.strip() for line in log.splitlines() if _UNTRUSTED.search(line)), "")
         tail = "\n".join([cause, *errors]) if errors else cause
-        return f"{prefix}: {UNTRUSTED_HINT}", tail
+        requirement = failing_requirement(errors)
+        fetched = f"the requirement {requirement} could not be downloaded: " if requirement else ""
+        return f"{prefix}: {fetched}{UNTRUSTED_HINT}", tail
     requirement = failing_requirement(errors)
     cause = next((e for e in errors if _REQUIREMENT.search(e)), errors[0] if errors else "")
     summary = prefix

@@ -51,7 +51,9 @@ ERROR: No matching distribution found for scikit-learn
 
 def test_an_untrusted_index_certificate_is_the_cause_not_the_missing_distribution():
     summary, tail = failures.build_summary("The image build failed", UNTRUSTED_LOG)
-    assert summary == f"The image build failed: {failures.UNTRUSTED_HINT}"
+    assert summary == (
+        f"The image build failed: the requirement scikit-learn could not be downloaded: {failures.UNTRUSTED_HINT}"
+    )
     assert "No matching distribution" not in summary
     assert "CERTIFICATE_VERIFY_FAILED" in tail.splitlines()[0]
     assert tail.splitlines()[-1] == "ERROR: No matching distribution found for scikit-learn"
