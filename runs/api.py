@@ -272,6 +272,23 @@ class ExperimentDetail(WorkspaceView):
 # ---- runs -------------------------------------------------------------------------------------
 
 
+def target_and_snapshot(workspace, data) -> tuple[ComputeTarget, Snapshot]:
+    """The request's target (by name) and snapshot (by hash) in this workspace; 400 naming the field."""
+    target = ComputeTarget.objects.filter(workspace=workspace, name=data["target"]).first()
+    if target is None:
+        raise serializers.ValidationError({"target": [f"No compute target “{data['target']}” here."]})
+    snapshot = Snapshot.objects.filter(workspace=workspace, sha256=data["snapshot"]).first()
+    if snapshot is None:
+        raise serializers.ValidationError(
+            {
+                "snapshot": [
+                    "This workspace has no snapshot with that hash: PUT it to /snapshots/{sha256}/ first."
+                ]
+            }
+        )
+    return target, snapshot
+
+
 class RunList(WorkspaceView):
     @extend_schema(
         parameters=[
@@ -313,18 +330,7 @@ class RunList(WorkspaceView):
         given = RunSubmitSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         data = given.validated_data
-        target = ComputeTarget.objects.filter(workspace=self.workspace, name=data["target"]).first()
-        if target is None:
-            raise serializers.ValidationError({"target": [f"No compute target “{data['target']}” here."]})
-        snapshot = Snapshot.objects.filter(workspace=self.workspace, sha256=data["snapshot"]).first()
-        if snapshot is None:
-            raise serializers.ValidationError(
-                {
-                    "snapshot": [
-                        "This workspace has no snapshot with that hash: PUT it to /snapshots/{sha256}/ first."
-                    ]
-                }
-            )
+        target, snapshot = target_and_snapshot(self.workspace, data)
         run = services.run_submit(
             workspace=self.workspace,
             user=request.user,

@@ -6,11 +6,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from compute.models import ComputeTarget
 from portal.api.scoping import WorkspaceView
 
-from ..api import RunSerializer, RunSubmitSerializer
-from ..models import Snapshot, Sweep
+from ..api import RunSerializer, RunSubmitSerializer, target_and_snapshot
+from ..models import Sweep
 from . import orchestrator, services
 from .selectors import sweep_summary
 
@@ -90,18 +89,7 @@ class SweepList(WorkspaceView):
         given = SweepSubmitSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         data = given.validated_data
-        target = ComputeTarget.objects.filter(workspace=self.workspace, name=data["target"]).first()
-        if target is None:
-            raise serializers.ValidationError({"target": [f"No compute target “{data['target']}” here."]})
-        snapshot = Snapshot.objects.filter(workspace=self.workspace, sha256=data["snapshot"]).first()
-        if snapshot is None:
-            raise serializers.ValidationError(
-                {
-                    "snapshot": [
-                        "This workspace has no snapshot with that hash: PUT it to /snapshots/{sha256}/ first."
-                    ]
-                }
-            )
+        target, snapshot = target_and_snapshot(self.workspace, data)
         warm = None
         if data["warm_start_from"] is not None:
             warm = Sweep.objects.filter(pk=data["warm_start_from"], run__workspace=self.workspace).first()

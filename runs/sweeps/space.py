@@ -392,48 +392,17 @@ def render_value(value: Any) -> str:
     raise SpaceError(f"A parameter value must be a string, number or boolean, not {value!r}.")
 
 
-# The cloud SDK's helper names, returning this module's JSON; the SDK mirrors them.
-
-
-def choice(*options: Any) -> dict:
-    """choice(1, 2, 3), choice([1, 2, 3]) or choice(range(1, 4))."""
-    if len(options) == 1 and isinstance(options[0], list | tuple | range):
-        options = tuple(options[0])
-    return {"type": "choice", "values": list(options)}
-
-
-def randint(upper: int) -> dict:
-    return {"type": "randint", "upper": upper}
-
-
-def uniform(min_value: float, max_value: float) -> dict:
-    return {"type": "uniform", "low": min_value, "high": max_value}
-
-
-def quniform(min_value: float, max_value: float, q: float) -> dict:
-    return {"type": "quniform", "low": min_value, "high": max_value, "q": q}
-
-
-def loguniform(min_value: float, max_value: float) -> dict:
-    """Values exp(uniform(min_value, max_value)): the bounds are exponents, as in the cloud SDK."""
-    return {"type": "loguniform", "low": min_value, "high": max_value}
-
-
-def qloguniform(min_value: float, max_value: float, q: float) -> dict:
-    return {"type": "qloguniform", "low": min_value, "high": max_value, "q": q}
-
-
-def normal(mu: float, sigma: float) -> dict:
-    return {"type": "normal", "mu": mu, "sigma": sigma}
-
-
-def qnormal(mu: float, sigma: float, q: float) -> dict:
-    return {"type": "qnormal", "mu": mu, "sigma": sigma, "q": q}
-
-
-def lognormal(mu: float, sigma: float) -> dict:
-    return {"type": "lognormal", "mu": mu, "sigma": sigma}
-
-
-def qlognormal(mu: float, sigma: float, q: float) -> dict:
-    return {"type": "qlognormal", "mu": mu, "sigma": sigma, "q": q}
+# The cloud SDK's helper names, returning this module's JSON: defined once, in the SDK
+# (pure Python, already the portal's home of the shared snapshot code).
+from portal_sdk.train.hyperdrive import (  # noqa: E402, F401
+    choice,
+    lognormal,
+    loguniform,
+    normal,
+    qlognormal,
+    qloguniform,
+    qnormal,
+    quniform,
+    randint,
+    uniform,
+)
