@@ -91,6 +91,12 @@ class Run(models.Model):
     # {"kind": "user", "interpreter": "python3"}, or {"kind": "pip" | "conda", "requirements": <the
     # requirements or environment file>, "hash": ...}; see runs.services.environment_spec
     environment = models.JSONField(default=dict, blank=True)
+    # Clusters: nodes and processes per node (srun), the Slurm partition ("" = the target's default),
+    # and the attempt (a job requeued after preemption or a node failure starts attempt 2).
+    node_count = models.PositiveSmallIntegerField(default=1)
+    processes_per_node = models.PositiveSmallIntegerField(default=1)
+    partition = models.CharField(max_length=64, blank=True)
+    attempt = models.PositiveSmallIntegerField(default=1)
     status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.NOT_STARTED)
     substep = models.CharField(max_length=200, blank=True)  # "Uploading snapshot", "Environment cache hit"
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
