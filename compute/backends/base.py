@@ -72,6 +72,20 @@ class Backend:
     multiline_secrets: frozenset[str] = frozenset()
     # Whether a person may detach it (attached targets); see detach_refusal().
     detachable: bool = True
+    # Whether the status template takes the page's whole width (a cluster's nodes and queue).
+    status_wide: bool = False
+    # Static scripts the status template needs (paths for {% static %}), loaded once by the page.
+    status_scripts: tuple[str, ...] = ()
+    # Whether a run may take several nodes: node count, processes per node and partition.
+    multi_node: bool = False
+
+    def list_summary(self) -> str:
+        """A line under the state in the compute list ("2 busy · 1 idle (max 4)"); "" for none."""
+        return ""
+
+    def partitions(self) -> list[str]:
+        """The partitions a run may choose; empty: the kind has none."""
+        return []
 
     @classmethod
     def creates(cls, config: dict) -> bool:
