@@ -42,9 +42,12 @@ def target_add(request):
     kind = request.POST.get("kind") or request.GET.get("kind") or ""
     backend = next((b for b in backends if b.kind == kind), None)
     form = None
+    # A kind offered in both columns (a cluster) shows the chosen column's fields.
+    mode = request.POST.get("mode") or request.GET.get("mode") or ""
     if backend:
+        mode = mode if mode in backend.modes else backend.modes[0]
         form_class = backend.config_form()
-        form = form_class(request.POST or None, workspace=request.workspace)
+        form = form_class(request.POST or None, workspace=request.workspace, initial={"mode": mode})
         if request.method == "POST" and form.is_valid():
             try:
                 target = services.target_add(
@@ -62,6 +65,7 @@ def target_add(request):
         "backend": backend,
         "form": form,
         "kind": kind,
+        "chosen_mode": mode,
     }
     template = "compute/target_add.html"
     if request.htmx and not request.htmx.boosted:

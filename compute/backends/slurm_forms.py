@@ -214,10 +214,12 @@ class SlurmConfigForm(SSHConfigForm):
             instance=self.instance,
         )
         limits.is_valid()
+        found: dict[str, list[str]] = {}
         for field, messages in limits.errors.items():
             ours = LIMITS_FIELD.get(field)
-            if ours is None or ours in self.errors:
-                continue
+            if ours is not None and ours not in self.errors:
+                found.setdefault(ours, []).extend(messages)
+        for ours, messages in found.items():
             prefix = f"A {size.name} node: " if ours == "size" else ""
             self.add_error(ours, [prefix + message for message in messages])
 

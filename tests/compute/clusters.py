@@ -1,0 +1,98 @@
+"""Cluster targets made in the database as the cluster code leaves them: a
+checked engine, a created or attached cluster, its nodes, samples and queue."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from compute.models import ClusterSample, ComputeNode, ComputeTarget, NodeState, Origin, TargetState
+
+ENGINE_CAPS = {
+    "cpus": 8,
+    "memory_mb": 16384,
+    "gpu_runtime": False,
+    "images": ["localhost/portal-slurm:22.05"],
+}
+
+
+def make_engine(workspace, name="engine1", **caps):
+    return ComputeTarget.objects.create(
+        workspace=workspace,
+        name=name,
+        kind="docker",
+        state=TargetState.SUCCEEDED,
+        config={"endpoint": "unix:///run/podman/podman.sock"},
+        capabilities={**ENGINE_CAPS, **caps},
+    )
+
+
+def make_cluster(workspace, name="hpc", *, origin=Origin.CREATED, state=TargetState.SUCCEEDED, **config):
+    if origin == Origin.CREATED:
+        base = {
+            "mode": "create",
+            "engine": "engine1",
+            "size": "small",
+            "min_nodes": 0,
+            "max_nodes": 4,
+            "idle_seconds": 300,
+            "priority": "dedicated",
+            "image": "localhost/portal-slurm:22.05",
+        }
+    else:
+        base = {
+            "mode": "attach",
+            "address": "login.example",
+            "port": 22,
+            "username": "ml",
+            "workdir": "portal",
+        }
+    return ComputeTarget.objects.create(
+        workspace=workspace,
+        name=name,
+        kind="slurm",
+        origin=origin,
+        state=state,
+        config={**base, **config},
+        capabilities={
+            "slurm_version": "22.05.8",
+            "partitions": [
+                {"name": "dedicated", "default": True, "nodes": 4, "max_time": "UNLIMITED"},
+                {"name": "lowpriority", "default": False, "nodes": 4, "max_time": "UNLIMITED"},
+            ],
+        },
+    )
+
+
+def add_nodes(target, states: dict[str, int], **fields):
+    """{"running": 2, "idle": 1}: that many nodes in each state, named node1, node2, ..."""
+    nodes, i = [], len(target.nodes.all())
+    for state, count in states.items():
+        for _ in range(count):
+            i += 1
+            nodes.append(
+                ComputeNode.objects.create(
+                    target=target,
+                    name=f"node{i}",
+                    state=state,
+                    slurm_state={"idle": "idle", "running": "allocated", "preparing": "idle#"}.get(
+                        state, state
+                    ),
+                    cpus=1,
+                    memory_mb=2048,
+                    partitions=["dedicated", "lowpriority"],
+                    container_id="" if state == NodeState.OFF else f"c{i}",
+                    since=timezone.now() - timedelta(seconds=30 * i),
+                    **fields,
+                )
+            )
+    return nodes
+
+
+def add_samples(target, counts_over_time: list[dict], *, step_seconds=60):
+    start = timezone.now() - timedelta(seconds=step_seconds * len(counts_over_time))
+    return [
+        ClusterSample.objects.create(
+            target=target, at=start + timedelta(seconds=step_seconds * i), counts=counts
+        )
+        for i, counts in enumerate(counts_over_time)
+    ]
