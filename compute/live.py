@@ -6,6 +6,7 @@ from portal.live import broadcast
 
 ROW = "compute/target_list.html#target-row"
 LIVE = "compute/target_detail.html#live"
+CLUSTER = "compute/backends/_cluster_status.html#push"
 
 
 def target_group(target_id: int) -> str:
@@ -21,6 +22,16 @@ def push_target(target) -> None:
     context = {"target": target}
     broadcast(target_list_group(target.workspace_id), ROW, context)
     broadcast(target_group(target.pk), LIVE, context)
+
+
+def push_cluster(target) -> None:
+    """After commit, push a cluster's nodes, node-count chart and queue to its page,
+    and its row (the node summary) to the list. The cluster code calls this after
+    it updates the target's ComputeNode rows, ClusterSample rows or ``observed``;
+    state changes still go through push_target (they re-render the whole page part)."""
+    context = {"target": target}
+    broadcast(target_list_group(target.workspace_id), ROW, context)
+    broadcast(target_group(target.pk), CLUSTER, context)
 
 
 def push_target_deleted(target) -> None:

@@ -1,11 +1,16 @@
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Prefetch, Subquery
 from django.http import Http404
+from django.utils import timezone
 
-from .models import ComputeTarget, TargetEvent
+from .models import ClusterSample, ComputeNode, ComputeTarget, NodeState, Origin, TargetEvent
 
 
 def target_list(*, workspace, kind: str = "", state: str = ""):
-    targets = ComputeTarget.objects.filter(workspace=workspace)
+    """The workspace's targets, with their cluster nodes fetched in one more query
+    (the list row's node summary), not one per row."""
+    targets = ComputeTarget.objects.filter(workspace=workspace).prefetch_related(
+        Prefetch("nodes", queryset=ComputeNode.objects.only("pk", "target_id", "state"))
+    )
     if kind:
         targets = targets.filter(kind=kind)
     if state:
@@ -47,3 +52,108 @@ def check_wait(target: ComputeTarget) -> str:
     )
     behind = f"; {ahead} check{'s' if ahead != 1 else ''} queued before it" if ahead else ""
     return f"Waiting for a free worker on the targets queue{behind}."
+
+
+# ---- clusters ----------------------------------------------------------------------------------
+
+# The order states are listed, counted and stacked in; "off" nodes are not up, and not counted.
+NODE_STATES_SHOWN = (
+    NodeState.RUNNING,
+    NodeState.IDLE,
+    NodeState.PREPARING,
+    NodeState.LEAVING,
+    NodeState.PREEMPTED,
+    NodeState.UNUSABLE,
+)
+# The compute list's words for them: "2 busy · 1 idle · 1 preparing (max 4)".
+SUMMARY_WORDS = {NodeState.RUNNING: "busy"}
+CHART_SAMPLES = 500  # the newest samples drawn
+TABLE_SAMPLES = 30  # the newest samples in the chart's table view
+
+
+def node_summary(target) -> str:
+    """ "2 busy · 1 idle · 1 preparing (max 4)"; "no nodes up (max 4)" when all are off.
+    From ``target.nodes`` as prefetched (the compute list fetches every row's at once),
+    else one query."""
+    counts = node_counts_of(target.nodes.all())
+    parts = [
+        f"{counts[state]} {SUMMARY_WORDS.get(state, NodeState(state).label.lower())}"
+        for state in NODE_STATES_SHOWN
+        if counts.get(state)
+    ]
+    text = " · ".join(parts) or "no nodes up"
+    maximum = target.config.get("max_nodes") if target.origin == Origin.CREATED else None
+    return f"{text} (max {maximum})" if maximum else text
+
+
+def cluster_view(target) -> dict:
+    """What a cluster's page shows: nodes, the node-count chart's data and its
+    table view, and the queue with each job's place in its partition."""
+    nodes = list(target.nodes.select_related("run"))
+    samples = list(ClusterSample.objects.filter(target=target).order_by("-at")[:CHART_SAMPLES])[::-1]
+    return {
+        "nodes": nodes,
+        "counts": node_counts_of(nodes),
+        "summary": node_summary(target),
+        "chart": _chart(samples, target),
+        "table": [
+            {"at": s.at, "counts": [s.counts.get(state, 0) for state in NODE_STATES_SHOWN]}
+            for s in samples[::-1][:TABLE_SAMPLES]
+        ],
+        "states": [(state.value, state.label) for state in NODE_STATES_SHOWN],
+        "queue": _queue(target),
+        "observed_at": _parse_time(target.observed.get("at")),
+    }
+
+
+def node_counts_of(nodes) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for node in nodes:
+        counts[node.state] = counts.get(node.state, 0) + 1
+    return counts
+
+
+def _chart(samples, target) -> dict:
+    """Chart.js data: x in epoch milliseconds, one series per state; the last
+    counts drawn on to now (samples are stored only when the counts change)."""
+    points = [(s.at, s.counts) for s in samples]
+    if points:
+        now = _parse_time(target.observed.get("at")) or timezone.now()
+        points.append((max(now, points[-1][0]), points[-1][1]))
+    return {
+        "x": [int(at.timestamp() * 1000) for at, _ in points],
+        "series": [
+            {"state": state.value, "label": state.label, "counts": [c.get(state, 0) for _, c in points]}
+            for state in NODE_STATES_SHOWN
+        ],
+    }
+
+
+def _queue(target) -> list[dict]:
+    """The observed queue, each job with ``run`` (the portal's run, or None) and
+    ``of``: how many jobs wait in its partition."""
+    from runs.models import Run
+
+    jobs = [dict(job) for job in target.observed.get("queue", []) if isinstance(job, dict)]
+    run_ids = {job["run_id"] for job in jobs if isinstance(job.get("run_id"), int)}
+    runs = Run.objects.filter(workspace_id=target.workspace_id, pk__in=run_ids).select_related(
+        "experiment", "created_by"
+    )
+    by_id = {run.pk: run for run in runs}
+    waiting: dict[str, int] = {}
+    for job in jobs:
+        if job.get("state") == "PENDING":
+            waiting[job.get("partition", "")] = waiting.get(job.get("partition", ""), 0) + 1
+    for job in jobs:
+        job["run"] = by_id.get(job.get("run_id"))
+        job["of"] = waiting.get(job.get("partition", ""), 0) if job.get("state") == "PENDING" else None
+    return jobs
+
+
+def _parse_time(text):
+    from django.utils.dateparse import parse_datetime
+
+    try:
+        return parse_datetime(text) if text else None
+    except ValueError:
+        return None

@@ -328,3 +328,82 @@ def _queue_check(target: ComputeTarget) -> None:
     from .tasks import check_target
 
     transaction.on_commit(lambda: check_target.delay(target.pk))
+
+
+# ---- clusters -------------------------------------------------------------------------------
+
+NODE_LIMITS = ("min_nodes", "max_nodes", "idle_seconds")
+
+
+def cluster_resize(*, target: ComputeTarget, user, min_nodes: int, max_nodes: int, idle_seconds: int) -> None:
+    """New node limits for a created cluster: saved in its config now, applied by a
+    task (the backend's resize(): slurm.conf rewritten, ``scontrol reconfigure``).
+    TargetActionError, changing nothing, when they are wrong or it cannot resize now."""
+    from .backends.slurm_forms import node_limits_errors
+
+    if not target.backend.can_resize():
+        raise TargetActionError(
+            f"{target.name} was not created here: its nodes are not the portal's to change."
+        )
+    if target.state != TargetState.SUCCEEDED or target.activity:
+        raise TargetActionError(
+            f"{target.name} cannot be resized now ({target.activity or target.state_label.lower()})."
+        )
+    limits = {"min_nodes": min_nodes, "max_nodes": max_nodes, "idle_seconds": idle_seconds}
+    errors = node_limits_errors(**limits)
+    if errors:
+        raise TargetActionError(" ".join(errors.values()))
+    previous = {key: target.config.get(key) for key in NODE_LIMITS}
+    if previous == limits:
+        raise TargetActionError(f"{target.name} already has these limits.")
+    with transaction.atomic():
+        target.config = {**target.config, **limits}
+        target.activity = "Queued for a resize"
+        target.save(update_fields=["config", "activity", "updated_at"])
+        TargetEvent.objects.create(
+            target=target, state=target.state, reason=f"Resize requested: {_limits_text(limits)}.", actor=user
+        )
+        push_target(target)
+        from .tasks import resize_cluster
+
+        transaction.on_commit(lambda: resize_cluster.delay(target.pk, previous))
+
+
+def cluster_resize_now(*, target_id: int, previous: dict | None = None) -> None:
+    """The resize task: the backend applies the config's limits; if it cannot, the
+    previous limits go back into the config (the cluster still runs with them)."""
+    target = ComputeTarget.objects.filter(pk=target_id).first()
+    if target is None or target.state != TargetState.SUCCEEDED:
+        return
+
+    def progress(step: str):
+        target.activity = step
+        target.save(update_fields=["activity", "updated_at"])
+        push_target(target)
+
+    limits = {key: target.config.get(key) for key in NODE_LIMITS}
+    try:
+        target.backend.resize(progress)
+    except BackendError as exc:
+        if previous:
+            target.config = {**target.config, **previous}
+        reason = f"Resize failed: {exc.message} The cluster keeps {_limits_text(previous or limits)}."
+    except Exception as exc:
+        log.exception("Resizing target %s failed unexpectedly", target_id)
+        if previous:
+            target.config = {**target.config, **previous}
+        reason = f"Resize failed: unexpected {type(exc).__name__}."
+    else:
+        reason = f"Resized: {_limits_text(limits)}."
+    target.activity = ""
+    try:
+        target.save(update_fields=["config", "activity", "updated_at"])
+    except DatabaseError:
+        log.info("Target %s vanished during its resize", target_id)
+        return
+    TargetEvent.objects.create(target=target, state=target.state, reason=reason)
+    push_target(target)
+
+
+def _limits_text(limits: dict) -> str:
+    return f"{limits['min_nodes']} to {limits['max_nodes']} nodes, released after {limits['idle_seconds']} s idle"

@@ -51,6 +51,11 @@ def delete_target(target_id: int) -> None:
 
 
 @shared_task(ignore_result=True)
+def resize_cluster(target_id: int, previous: dict | None = None) -> None:
+    services.cluster_resize_now(target_id=target_id, previous=previous)
+
+
+@shared_task(ignore_result=True)
 def stop_idle_targets() -> list[str]:
     """Periodic (celery beat): idle shutdown of created VMs; the names stopped."""
     return lifecycle.stop_idle_targets()

@@ -14,4 +14,5 @@ urlpatterns = [
     path("<slug:name>/stop/", views.target_stop, name="target-stop"),
     path("<slug:name>/start/", views.target_start, name="target-start"),
     path("<slug:name>/delete/", views.target_delete, name="target-delete"),
+    path("<slug:name>/resize/", views.target_resize, name="target-resize"),
 ]

@@ -13,6 +13,7 @@ from portal.toasts import toast_response
 
 from . import lifecycle, package_index, selectors, services
 from .backends import BACKENDS, addable_backends, backends_by_mode, kind_label
+from .backends.slurm_forms import ClusterResizeForm
 from .forms import PackageIndexForm, SecretReplaceForm
 from .models import Origin, TargetState
 
@@ -160,6 +161,21 @@ def target_delete(request, name):
     if request.method == "POST":
         return _act(request, lifecycle.target_request_delete, target=target, user=request.user)
     return render(request, "compute/target_delete.html", {"target": target})
+
+
+@require_POST
+@member_required(Role.CONTRIBUTOR)
+def target_resize(request, name):
+    """A created cluster's new node limits; the form comes back with its errors."""
+    target = selectors.target_get(workspace=request.workspace, name=name)
+    form = ClusterResizeForm(request.POST)
+    if not form.is_valid():
+        if request.htmx:
+            context = {"target": target, "resize_form": form}
+            return render(request, "compute/backends/_cluster_status.html#resize", context, status=400)
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        return redirect("target-detail", target.name)
+    return _act(request, services.cluster_resize, target=target, user=request.user, **form.cleaned_data)
 
 
 @can_change()

@@ -83,6 +83,10 @@ class Backend:
         """A line under the state in the compute list ("2 busy · 1 idle (max 4)"); "" for none."""
         return ""
 
+    def can_resize(self) -> bool:
+        """Whether its node limits can change while it runs (see resize())."""
+        return False
+
     def partitions(self) -> list[str]:
         """The partitions a run may choose; empty: the kind has none."""
         return []
@@ -155,6 +159,10 @@ class Backend:
 
     def deprovision(self, progress: Progress) -> None:
         """Release what provision() made. Attached targets own nothing."""
+
+    def resize(self, progress: Progress) -> None:
+        """Apply ``target.config``'s new node limits to the running target."""
+        raise NotImplementedError(f"{self.label} targets cannot be resized.")
 
     def stop(self, progress: Progress) -> None:
         raise NotImplementedError(f"{self.label} targets cannot be stopped.")

@@ -309,6 +309,9 @@ class ClusterPages:
         """A created cluster has no credentials to replace."""
         return {} if self.target.config.get("mode") == "create" else self.secret_fields
 
+    def can_resize(self) -> bool:
+        return self.target.config.get("mode") == "create"
+
     def list_summary(self) -> str:
         from ..selectors import node_summary
 

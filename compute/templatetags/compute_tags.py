@@ -44,3 +44,20 @@ def check_wait(target) -> str:
     from ..selectors import check_wait as wait
 
     return wait(target)
+
+
+@register.filter
+def cluster_view(target) -> dict:
+    from ..selectors import cluster_view as view
+
+    return view(target)
+
+
+@register.filter
+def default_resize_form(form, target):
+    """The resize form as posted (with its errors), or one filled from the cluster's config."""
+    if form:
+        return form
+    from ..backends.slurm_forms import ClusterResizeForm
+
+    return ClusterResizeForm(initial={k: target.config.get(k) for k in ClusterResizeForm.base_fields})
