@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import ComputeTarget, TargetEvent
+from .models import ComputeTarget, NodeSize, TargetEvent
 
 
 class TargetEventInline(admin.TabularInline):
@@ -39,3 +39,27 @@ class TargetEventAdmin(admin.ModelAdmin):
     list_filter = ["state", "target__kind", "target__workspace"]
     search_fields = ["target__name", "reason"]
     date_hierarchy = "at"
+
+
+@admin.register(NodeSize)
+class NodeSizeAdmin(admin.ModelAdmin):
+    """Installation-wide sizes (no workspace) are edited here; owners edit their workspace's own."""
+
+    list_display = ["name", "workspace", "cpu_cores", "memory_gb", "gpus", "hourly_price"]
+    list_filter = [("workspace", admin.EmptyFieldListFilter), "gpus"]
+    search_fields = ["name", "workspace__name"]
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser

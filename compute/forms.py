@@ -1,4 +1,5 @@
 from django import forms
+from django.db import models
 
 from .models import ComputeTarget, name_validator
 
@@ -78,3 +79,34 @@ class PackageIndexForm(forms.Form):
         help_text="For TLS-inspecting proxies. Leave empty to keep the stored one.",
     )
     clear_ca = forms.BooleanField(label="Remove the stored CA bundle", required=False)
+
+
+class NodeSizeForm(forms.ModelForm):
+    """A workspace's own node size (installation-wide ones are edited in the admin)."""
+
+    class Meta:
+        from .models import NodeSize
+
+        model = NodeSize
+        fields = ["name", "cpu_cores", "memory_gb", "gpus", "hourly_price"]
+        labels = {"cpu_cores": "CPU cores", "memory_gb": "Memory (GB)", "gpus": "GPUs"}
+        help_texts = {"hourly_price": "Optional: one node's price per hour, for the usage dashboards."}
+
+    def __init__(self, *args, workspace, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.workspace = workspace
+        if not self.instance.pk:
+            self.instance.workspace = workspace
+
+    def clean_name(self):
+        from .models import NodeSize
+
+        name = self.cleaned_data["name"]
+        taken = NodeSize.objects.filter(name=name).filter(
+            models.Q(workspace=None) | models.Q(workspace=self.workspace)
+        )
+        if self.instance.pk:
+            taken = taken.exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise forms.ValidationError(f"A size named “{name}” is already offered here; pick another name.")
+        return name

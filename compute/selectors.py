@@ -1,8 +1,8 @@
-from django.db.models import OuterRef, Prefetch, Subquery
+from django.db.models import OuterRef, Prefetch, Q, Subquery
 from django.http import Http404
 from django.utils import timezone
 
-from .models import ClusterSample, ComputeNode, ComputeTarget, NodeState, Origin, TargetEvent
+from .models import ClusterSample, ComputeNode, ComputeTarget, NodeSize, NodeState, Origin, TargetEvent
 
 
 def target_list(*, workspace, kind: str = "", state: str = ""):
@@ -69,6 +69,12 @@ NODE_STATES_SHOWN = (
 SUMMARY_WORDS = {NodeState.RUNNING: "busy"}
 CHART_SAMPLES = 500  # the newest samples drawn
 TABLE_SAMPLES = 30  # the newest samples in the chart's table view
+
+
+def node_size_list(*, workspace) -> list:
+    """The installation's sizes, then the workspace's own."""
+    sizes = NodeSize.objects.filter(Q(workspace=None) | Q(workspace=workspace))
+    return sorted(sizes, key=lambda s: s.workspace_id is not None)
 
 
 def node_summary(target) -> str:

@@ -13,7 +13,7 @@ from . import hostkeys, package_index
 from .backends import get_backend
 from .backends.base import BackendError, HostKeyChanged, HostKeyUnconfirmed
 from .live import push_target
-from .models import BUSY_STATES, ComputeTarget, Origin, TargetEvent, TargetState
+from .models import BUSY_STATES, ComputeTarget, NodeSize, Origin, TargetEvent, TargetState
 
 log = logging.getLogger(__name__)
 
@@ -407,3 +407,64 @@ def cluster_resize_now(*, target_id: int, previous: dict | None = None) -> None:
 
 def _limits_text(limits: dict) -> str:
     return f"{limits['min_nodes']} to {limits['max_nodes']} nodes, released after {limits['idle_seconds']} s idle"
+
+
+# ---- node sizes ---------------------------------------------------------------------------------
+
+
+def node_size_save(
+    *,
+    workspace,
+    user,
+    size: NodeSize | None = None,
+    name: str,
+    cpu_cores: float,
+    memory_gb: float,
+    gpus: int,
+    hourly_price=None,
+) -> NodeSize:
+    """Add a workspace's own size, or change ``size`` (one of its own). Owners only:
+    the views check the role; NodeSizeForm checks the values."""
+    if size is None:
+        size = NodeSize(workspace=workspace)
+    elif size.workspace_id != workspace.pk:
+        raise TargetActionError("Only the workspace's own sizes can be changed here.")
+    else:
+        stored = NodeSize.objects.get(pk=size.pk)  # ``size`` may hold the form's new values already
+        users = _clusters_of_size(stored)
+        limits_change = (stored.name, stored.cpu_cores, stored.memory_gb, stored.gpus) != (
+            name,
+            cpu_cores,
+            memory_gb,
+            gpus,
+        )
+        if users and limits_change:
+            raise TargetActionError(
+                f"{stored.name} is the node size of {', '.join(users)}: only its price can change. "
+                "Add a new size instead."
+            )
+    size.name, size.cpu_cores, size.memory_gb, size.gpus = name, cpu_cores, memory_gb, gpus
+    size.hourly_price = hourly_price
+    size.save()
+    log.info("Node size %s of workspace %s saved by %s", size.name, workspace.pk, user)
+    return size
+
+
+def node_size_delete(*, size, user) -> None:
+    """Delete a workspace's own size, unless a cluster made here uses it."""
+    if size.workspace_id is None:
+        raise TargetActionError(f"{size.name} is installation-wide: an administrator changes it.")
+    users = _clusters_of_size(size)
+    if users:
+        raise TargetActionError(f"{size.name} is the node size of {', '.join(users)}: delete those first.")
+    log.info("Node size %s of workspace %s deleted by %s", size.name, size.workspace_id, user)
+    size.delete()
+
+
+def _clusters_of_size(size: NodeSize) -> list[str]:
+    """The names of the clusters made here in ``size``."""
+    return list(
+        ComputeTarget.objects.filter(
+            workspace_id=size.workspace_id, origin=Origin.CREATED, config__size=size.name
+        ).values_list("name", flat=True)
+    )

@@ -14,8 +14,8 @@ from portal.toasts import toast_response
 from . import lifecycle, package_index, selectors, services
 from .backends import BACKENDS, addable_backends, backends_by_mode, kind_label
 from .backends.slurm_forms import ClusterResizeForm
-from .forms import PackageIndexForm, SecretReplaceForm
-from .models import Origin, TargetState
+from .forms import NodeSizeForm, PackageIndexForm, SecretReplaceForm
+from .models import NodeSize, Origin, TargetState
 
 
 @member_required()
@@ -254,3 +254,50 @@ def _package_index_page(request, *, owner, back, target=None):
         },
         status=400 if form.errors else 200,
     )
+
+
+# ---- node sizes (workspace settings) -------------------------------------------------------------
+
+
+@can_change(Role.OWNER)
+def node_sizes(request, pk=None):
+    """The sizes clusters are made in: the installation's (read-only here) and the
+    workspace's own, which owners add, change (``pk``) and delete."""
+    sizes = selectors.node_size_list(workspace=request.workspace)
+    editing = None
+    if pk is not None:
+        editing = next((s for s in sizes if s.pk == pk and s.workspace_id == request.workspace.pk), None)
+        if editing is None:
+            raise Http404("No such size of this workspace.")
+    form = NodeSizeForm(request.POST or None, instance=editing, workspace=request.workspace)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.node_size_save(
+                workspace=request.workspace, user=request.user, size=editing, **form.cleaned_data
+            )
+        except services.TargetActionError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Node size {form.cleaned_data['name']} saved.")
+            return redirect("node-sizes")
+    return render(
+        request,
+        "compute/node_sizes.html",
+        {"sizes": sizes, "form": form, "editing": editing},
+        status=400 if form.errors else 200,
+    )
+
+
+@require_POST
+@member_required(Role.OWNER)
+def node_size_delete(request, pk):
+    size = NodeSize.objects.filter(pk=pk, workspace=request.workspace).first()
+    if size is None:
+        raise Http404("No such size of this workspace.")
+    try:
+        services.node_size_delete(size=size, user=request.user)
+    except services.TargetActionError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Node size {size.name} deleted.")
+    return redirect("node-sizes")

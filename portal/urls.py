@@ -14,6 +14,13 @@ urlpatterns = [
     path("workspaces/<slug:slug>/switch/", views.workspace_switch, name="workspace-switch"),
     path("workspace/members/", views.members, name="members"),
     path("workspace/settings/", compute_views.workspace_package_index, name="workspace-settings"),
+    path("workspace/settings/node-sizes/", compute_views.node_sizes, name="node-sizes"),
+    path("workspace/settings/node-sizes/<int:pk>/", compute_views.node_sizes, name="node-size-edit"),
+    path(
+        "workspace/settings/node-sizes/<int:pk>/delete/",
+        compute_views.node_size_delete,
+        name="node-size-delete",
+    ),
     path("workspace/members/<int:pk>/", views.member_change, name="member-change"),
     path("profile/tokens/", token_views.token_list, name="profile-tokens"),
     path("profile/tokens/<int:pk>/revoke/", token_views.token_revoke, name="profile-token-revoke"),
