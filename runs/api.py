@@ -82,12 +82,21 @@ class RunSubmitSerializer(serializers.Serializer):
         child=serializers.CharField(allow_blank=True), required=False, default=list
     )
     environment = EnvironmentSerializer(required=False)
-    node_count = serializers.IntegerField(min_value=1, default=1)
-
-    def validate_node_count(self, value):
-        if value != 1:
-            raise serializers.ValidationError("Runs use one node: multi-node runs need a cluster target.")
-        return value
+    node_count = serializers.IntegerField(
+        min_value=1,
+        default=1,
+        help_text="Nodes the script runs on (srun); more than 1 needs a cluster target.",
+    )
+    processes_per_node = serializers.IntegerField(
+        min_value=1, default=1, help_text="Processes per node, each with its RANK (cluster targets)."
+    )
+    partition = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The cluster's partition to queue in; empty: the target's default.",
+    )
 
 
 class RunSerializer(serializers.Serializer):
@@ -104,7 +113,12 @@ class RunSerializer(serializers.Serializer):
     arguments = serializers.ListField(child=serializers.CharField())
     snapshot = serializers.CharField(source="snapshot.sha256")
     environment = serializers.SerializerMethodField()
-    node_count = serializers.SerializerMethodField()
+    node_count = serializers.IntegerField()
+    processes_per_node = serializers.IntegerField()
+    partition = serializers.CharField()
+    attempt = serializers.IntegerField(
+        help_text="2 and more: Slurm requeued it (preempted, or a node failed)."
+    )
     exit_code = serializers.IntegerField(allow_null=True)
     error = serializers.CharField()
     created_at = serializers.DateTimeField()
@@ -126,9 +140,6 @@ class RunSerializer(serializers.Serializer):
         if self.context.get("listing"):
             return None
         return queue_reasons.waiting_for(run)
-
-    def get_node_count(self, run) -> int:
-        return 1
 
     def get_finished(self, run) -> bool:
         return run.status in TERMINAL
@@ -340,6 +351,9 @@ class RunList(WorkspaceView):
             script=data["script"],
             arguments=data["arguments"],
             environment=dict(data.get("environment") or {"kind": "user"}),
+            node_count=data["node_count"],
+            processes_per_node=data["processes_per_node"],
+            partition=data["partition"],
         )
         run = selectors.run_get(workspace=self.workspace, pk=run.pk)
         return Response(RunSerializer(run, context={"request": request}).data, status=status.HTTP_201_CREATED)

@@ -55,11 +55,54 @@ class RunSubmitForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "python:3.11-slim"}),
         help_text="An image on the engine (never pulled).",
     )
+    # Cluster targets only (the page shows them for those): see services.run_placement.
+    node_count = forms.IntegerField(
+        label="Nodes",
+        required=False,
+        min_value=1,
+        max_value=64,
+        initial=1,
+        help_text="The script runs on each (srun).",
+    )
+    processes_per_node = forms.IntegerField(
+        label="Processes per node",
+        required=False,
+        min_value=1,
+        max_value=128,
+        initial=1,
+        help_text="Each gets its RANK, LOCAL_RANK and WORLD_SIZE.",
+    )
+    partition = forms.ChoiceField(required=False, help_text="Where Slurm queues the run.")
     snapshot = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, workspace, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["target"].queryset = runnable_targets(workspace=workspace)
+        targets = runnable_targets(workspace=workspace)
+        self.fields["target"].queryset = targets
+        # Each cluster's partitions, grouped by target; the page keeps the chosen target's.
+        self.placement = {}
+        groups = []
+        for target in targets:
+            backend = target.backend
+            if backend.multi_node:
+                partitions = backend.partitions()
+                self.placement[target.pk] = partitions
+                if partitions:
+                    groups.append((target.name, [(p, p) for p in partitions]))
+        self.fields["partition"].choices = [("", "The target's default"), *groups]
+
+    def clean(self):
+        data = super().clean()
+        data["node_count"] = data.get("node_count") or 1
+        data["processes_per_node"] = data.get("processes_per_node") or 1
+        target = data.get("target")
+        if target is None:
+            return data
+        if target.pk not in self.placement:
+            data["node_count"], data["processes_per_node"], data["partition"] = 1, 1, ""  # not shown
+        elif data.get("partition") and data["partition"] not in self.placement[target.pk]:
+            self.add_error("partition", f"{target.name} has no partition “{data['partition']}”.")
+        return data
 
 
 SWEEP_PARAM_ROWS = 4

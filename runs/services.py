@@ -165,13 +165,17 @@ def run_submit(
     environment: dict,
     parent: Run | None = None,
     trial_params: dict | None = None,
+    node_count: int = 1,
+    processes_per_node: int = 1,
+    partition: str = "",
 ) -> Run:
     """Validate a run request, store the run and queue it once the transaction commits.
 
     ``arguments`` is a list, or a shell-like line to split; ``environment`` is a
     request (kind, interpreter, requirements, docker, base_image) or a spec made
-    by environment_spec(), normalized here either way. Raises RunError with a
-    message for the user and stores nothing."""
+    by environment_spec(), normalized here either way. ``node_count``,
+    ``processes_per_node`` and ``partition`` ("" = the target's default) place
+    it on a cluster. Raises RunError with a message for the user and stores nothing."""
     script, arguments, environment = run_request(
         workspace=workspace,
         target=target,
@@ -179,6 +183,9 @@ def run_submit(
         script=script,
         arguments=arguments,
         environment=environment,
+    )
+    partition = run_placement(
+        target=target, node_count=node_count, processes_per_node=processes_per_node, partition=partition
     )
     with transaction.atomic():
         experiment = experiment_get_or_create(workspace=workspace, user=user, name=experiment_name)
@@ -196,6 +203,9 @@ def run_submit(
             created_by=user,
             parent=parent,
             trial_params=trial_params,
+            node_count=node_count,
+            processes_per_node=processes_per_node,
+            partition=partition,
         )
         push_run(run)
         _queue(run)
@@ -225,6 +235,41 @@ def run_request(
     if target.state not in (TargetState.SUCCEEDED, TargetState.UNREACHABLE):
         raise RunError(f"The target {target.name} is not ready ({target.get_state_display()}).")
     return script, [str(a) for a in arguments], environment
+
+
+MAX_RUN_NODES = 64
+MAX_PROCESSES_PER_NODE = 128
+
+
+def run_placement(*, target: ComputeTarget, node_count: int, processes_per_node: int, partition: str) -> str:
+    """Check where on the target a run goes; the partition as stored. A target that
+    is not a cluster runs a script once, on one node: it refuses more."""
+    partition = (partition or "").strip()
+    if not 1 <= node_count <= MAX_RUN_NODES:
+        raise RunError(f"The node count is a whole number from 1 to {MAX_RUN_NODES}.")
+    if not 1 <= processes_per_node <= MAX_PROCESSES_PER_NODE:
+        raise RunError(f"Processes per node is a whole number from 1 to {MAX_PROCESSES_PER_NODE}.")
+    backend = target.backend
+    if not backend.multi_node:
+        if node_count > 1 or processes_per_node > 1:
+            raise RunError(
+                f"{target.name} is a {target.kind_label.lower()}: a run uses one node and one process there. "
+                "Runs on several nodes or processes need a cluster target."
+            )
+        if partition:
+            raise RunError(f"{target.name} is a {target.kind_label.lower()}: it has no partitions.")
+        return ""
+    known = {p.get("name"): p for p in target.capabilities.get("partitions", []) if isinstance(p, dict)}
+    if partition and known and partition not in known:
+        raise RunError(
+            f"{target.name} has no partition “{partition}”: choose one of {', '.join(sorted(known))}."
+        )
+    chosen = known.get(partition) or next((p for p in known.values() if p.get("default")), None)
+    limit = chosen.get("nodes") if chosen else None
+    if isinstance(limit, int) and node_count > limit:
+        where = f"partition {chosen['name']}" if chosen.get("name") else target.name
+        raise RunError(f"The run asks for {node_count} nodes; {where} has {limit}.")
+    return partition
 
 
 def _script_in(snapshot: Snapshot, script: str) -> str:
@@ -269,6 +314,9 @@ def run_rerun(*, run: Run, user, target: ComputeTarget | None = None) -> Run:
         script=run.script,
         arguments=list(run.arguments),
         environment=run.environment,
+        node_count=run.node_count,
+        processes_per_node=run.processes_per_node,
+        partition=run.partition if target.pk == run.target_id else "",
     )
 
 

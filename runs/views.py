@@ -142,6 +142,7 @@ def run_submit(request):
                     "base_image": data["base_image"],
                 },
             }
+            placement = {key: data[key] for key in ("node_count", "processes_per_node", "partition")}
             if is_sweep:
                 sweep = sweep_form.cleaned_data
                 run = sweep_services.sweep_submit(
@@ -159,7 +160,7 @@ def run_submit(request):
                     warm_start_from=sweep["warm_start_from"],
                 )
             else:
-                run = services.run_submit(**request_fields)
+                run = services.run_submit(**request_fields, **placement)
         except sweep_services.SweepError as exc:
             error = f"Sweep: {exc}"
             if exc.field in sweep_form.fields:

@@ -44,4 +44,25 @@
   }
   form.querySelectorAll("input[name=environment]").forEach((el) => el.addEventListener("change", showEnv));
   showEnv();
+  // Node count, processes per node and partition: for cluster targets only, with that target's partitions.
+  const placement = JSON.parse(document.getElementById("cluster-partitions").textContent);
+  const targetSelect = form.querySelector("select[name=target]");
+  const clusterFields = document.getElementById("cluster-fields");
+  const partitionSelect = form.querySelector("select[name=partition]");
+  const allGroups = partitionSelect ? [...partitionSelect.querySelectorAll("optgroup")] : [];
+  function showPlacement() {
+    const partitions = placement[targetSelect.value];
+    clusterFields.hidden = !partitions;
+    if (!partitions) return;
+    const name = targetSelect.selectedOptions[0] ? targetSelect.selectedOptions[0].textContent : "";
+    for (const group of allGroups) {
+      const mine = group.label === name;
+      group.hidden = group.disabled = !mine;
+      if (!mine && group.contains(partitionSelect.selectedOptions[0])) partitionSelect.value = "";
+    }
+  }
+  if (targetSelect && clusterFields) {
+    targetSelect.addEventListener("change", showPlacement);
+    showPlacement();
+  }
 })();
