@@ -176,6 +176,11 @@ class Run(models.Model):
 
         return shlex.join([self.script, *self.arguments])
 
+    @property
+    def world_size(self) -> int:
+        """How many processes run the script (srun labels each line with its rank)."""
+        return self.node_count * self.processes_per_node
+
 
 class Stream(models.TextChoices):
     STDOUT = "stdout", "stdout"

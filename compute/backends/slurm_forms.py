@@ -70,6 +70,13 @@ def node_size(workspace, name: str) -> NodeSize | None:
     return sizes[0] if sizes else None
 
 
+def size_label(size: NodeSize) -> str:
+    """ "medium — 2 cores, 4 GB" (", 1 GPU")."""
+    cores = f"{size.cpu_cores:g} core{'s' if size.cpu_cores != 1 else ''}"
+    gpus = f", {size.gpus} GPU{'s' if size.gpus != 1 else ''}" if size.gpus else ""
+    return f"{size.name} — {cores}, {size.memory_gb:g} GB{gpus}"
+
+
 def _optional(field: forms.Field, **changes) -> forms.Field:
     """A copy of another form's field, optional (the other mode leaves it out)."""
     field = copy.deepcopy(field)
@@ -137,6 +144,7 @@ class SlurmConfigForm(SSHConfigForm):
     private_key = _ssh("private_key")
     passphrase = _ssh("passphrase")
     known_hosts = _ssh("known_hosts")
+    known_hosts.widget.attrs["placeholder"] = "login.example.org ssh-ed25519 AAAAC3Nza…"
     workdir = _ssh(
         "workdir",
         help_text="On the cluster's shared filesystem, seen by every node: runs are kept there. "
@@ -173,7 +181,7 @@ class SlurmConfigForm(SSHConfigForm):
         for size in node_sizes(self.workspace):  # the workspace's own wins over an installation-wide namesake
             if size.name not in sizes or size.workspace_id is not None:
                 sizes[size.name] = size
-        choices = [(size.name, str(size)) for size in sizes.values()]
+        choices = [(size.name, size_label(size)) for size in sizes.values()]
         self.fields["size"].choices = choices
         if not choices:
             self.fields["size"].help_text = "No node sizes yet: an owner adds them in the workspace settings."

@@ -37,3 +37,9 @@ def table_cell(value) -> str:
     if isinstance(value, float):
         return format(value, ".6g")
     return str(value)
+
+
+@register.filter
+def rank_range(world_size) -> range:
+    """0 … world_size - 1: the ranks a multi-process run's log lines carry."""
+    return range(int(world_size or 0))

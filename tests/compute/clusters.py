@@ -96,3 +96,22 @@ def add_samples(target, counts_over_time: list[dict], *, step_seconds=60):
         )
         for i, counts in enumerate(counts_over_time)
     ]
+
+
+def make_run(workspace, target, **fields):
+    """A run on ``target`` stored as is: no task queued, no handle, so no monitor follows it."""
+    from runs.models import Experiment, Run, RunStatus, Snapshot
+
+    experiment, _ = Experiment.objects.get_or_create(workspace=workspace, name="mnist")
+    snapshot, _ = Snapshot.objects.get_or_create(
+        workspace=workspace, sha256="a" * 64, defaults={"file_count": 1, "size_bytes": 10}
+    )
+    fields = {"status": RunStatus.QUEUED, **fields}
+    return Run.objects.create(
+        workspace=workspace,
+        experiment=experiment,
+        snapshot=snapshot,
+        target=target,
+        script="train.py",
+        **fields,
+    )

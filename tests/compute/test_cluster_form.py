@@ -55,7 +55,7 @@ def test_each_mode_shows_only_its_fields(team, login):
     make_engine(team.workspace)
     created = client.get("/compute/add/?kind=slurm&mode=create", HTTP_HX_REQUEST="true").content.decode()
     assert 'name="size"' in created and 'name="max_nodes"' in created and 'name="address"' not in created
-    assert '<option value="engine1"' in created and "small (1 cores, 2 GB)" in created
+    assert '<option value="engine1"' in created and "small — 1 core, 2 GB" in created
     assert 'name="mode" value="create"' in created and "Create</button>" in created
     attached = client.get("/compute/add/?kind=slurm&mode=attach", HTTP_HX_REQUEST="true").content.decode()
     assert 'name="address"' in attached and 'name="partition"' in attached and 'name="size"' not in attached
@@ -148,7 +148,8 @@ def test_a_workspace_size_is_offered_only_there_and_wins_over_a_namesake(team):
     form = SlurmConfigForm(workspace=team.workspace, initial={"mode": "create"})
     names = [name for name, _ in form.fields["size"].choices]
     assert "fat" in names and "small" in names and "theirs" not in names
-    assert str(own) in dict(form.fields["size"].choices).values()
+    assert dict(form.fields["size"].choices)["fat"] == "fat — 2 cores, 8 GB"
+    assert own.workspace == team.workspace
 
 
 def test_the_models_clean_checks_a_config_through_the_form(team):

@@ -7,9 +7,8 @@ from django.test.utils import CaptureQueriesContext
 
 from compute import services
 from compute.models import NodeState, Origin, TargetEvent
-from runs.models import Experiment, Run, RunStatus, Snapshot
 
-from .clusters import add_nodes, add_samples, make_cluster, make_engine
+from .clusters import add_nodes, add_samples, make_cluster, make_engine, make_run
 
 
 @pytest.fixture
@@ -19,19 +18,7 @@ def cluster(team):
 
 
 def queued_run(team, cluster, **fields):
-    experiment, _ = Experiment.objects.get_or_create(workspace=team.workspace, name="mnist")
-    snapshot, _ = Snapshot.objects.get_or_create(
-        workspace=team.workspace, sha256="a" * 64, defaults={"file_count": 1, "size_bytes": 10}
-    )
-    return Run.objects.create(
-        workspace=team.workspace,
-        experiment=experiment,
-        snapshot=snapshot,
-        target=cluster,
-        script="train.py",
-        status=RunStatus.QUEUED,
-        **fields,
-    )
+    return make_run(team.workspace, cluster, **fields)
 
 
 def test_list_row_counts_nodes_by_state(team, login, cluster):

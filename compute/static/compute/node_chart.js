@@ -28,7 +28,8 @@
   }
 
   function datasets(data) {
-    return data.series.map((s) => ({
+    // States that never occurred stay out of the chart and its legend.
+    return data.series.filter((s) => s.counts.some((n) => n > 0)).map((s) => ({
       label: s.label,
       data: data.x.map((x, i) => ({ x, y: s.counts[i] })),
       borderColor: COLORS[s.state],
@@ -37,7 +38,6 @@
       stepped: true,
       pointRadius: 0,
       borderWidth: 1,
-      hidden: !s.counts.some((n) => n > 0),
     }));
   }
 

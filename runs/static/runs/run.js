@@ -29,6 +29,49 @@
   let follow = true;
   let pinnedTop = 0; // where the page last scrolled the log to
 
+  // A multi-process run's lines start with srun --label's "<rank>: ". Each line
+  // becomes a span with data-rank (its prefix shown as a tag, the text kept as
+  // logged) so a filter can show one rank. A chunk may end inside a line: the
+  // rest, in the next chunk, belongs to the same rank.
+  const ranked = Number(live.dataset.worldSize || 1) > 1;
+  const lineRank = {}; // stream -> rank of the line being continued
+  const atLineStart = {}; // stream -> whether the next text starts a line
+  const LABEL = /^ *(\d+): /;
+  function addRankedLines(span, chunk) {
+    const stream = chunk.stream;
+    for (const part of chunk.text.split(/(?<=\n)/)) {
+      if (!part) continue;
+      const line = document.createElement("span");
+      line.className = "log-line";
+      let rank = lineRank[stream] || "";
+      const match = atLineStart[stream] !== false ? LABEL.exec(part) : null;
+      if (atLineStart[stream] !== false) rank = match ? match[1] : "";
+      if (match) {
+        const tag = document.createElement("span");
+        tag.className = "log-rank";
+        tag.textContent = match[0];
+        line.append(tag, part.slice(match[0].length));
+      } else {
+        line.textContent = part;
+      }
+      line.dataset.rank = rank;
+      lineRank[stream] = rank;
+      atLineStart[stream] = part.endsWith("\n");
+      span.appendChild(line);
+    }
+  }
+  const rankFilter = document.getElementById(`run-${runId}-rank-filter`);
+  if (rankFilter) {
+    const rule = document.createElement("style");
+    document.head.appendChild(rule);
+    rankFilter.addEventListener("change", () => {
+      const rank = rankFilter.value;
+      rule.textContent = rank === "" ? "" : `#run-${runId}-log .log-line:not([data-rank="${Number(rank)}"]) { display: none; }`;
+      logEl.dataset.rank = rank;
+      if (follow) logEl.scrollTop = logEl.scrollHeight;
+    });
+  }
+
   // Scroll events arrive after the fact: one caused by the page's own scroll to
   // the end may be read after more lines came, so only a scroll above where the
   // page put it, and not back at the end, means the reader left the end.
@@ -74,7 +117,8 @@
       const span = document.createElement("span");
       span.className = `log-${chunk.stream}`;
       span.dataset.seq = chunk.seq;
-      span.textContent = chunk.text;
+      if (ranked && chunk.stream !== "system") addRankedLines(span, chunk);
+      else span.textContent = chunk.text;
       fragment.appendChild(span);
       lastSeq = chunk.seq;
     }

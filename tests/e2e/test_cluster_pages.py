@@ -1,0 +1,184 @@
+"""In a real browser: the cluster's "+ Add" form in both modes, the cluster page
+from constructed nodes, samples and queue (updated live by push_cluster), a
+queued run's page, and a multi-node run's log filtered to one rank."""
+
+import re
+
+import pytest
+from django.db import transaction
+from playwright.sync_api import expect
+
+from compute.live import push_cluster
+from compute.models import ComputeNode, NodeState
+from runs.live import push_log
+from runs.models import RunLogChunk, RunStatus
+from tests.compute.clusters import add_nodes, add_samples, make_cluster, make_engine, make_run
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
+
+
+def test_add_a_cluster_in_either_mode(page, live_portal, team, sign_in, screenshot):
+    make_engine(team.workspace)
+    sign_in(team.contributor)
+    page.goto(f"{live_portal}/compute/add/")
+    page.locator("label[for=kind-slurm-create]").click()
+    expect(page).to_have_url(re.compile(r"kind=slurm&mode=create"))
+    expect(page.locator("#id_size")).to_be_visible()
+    expect(page.locator("#id_address")).to_have_count(0)
+    expect(page.locator("#kind-form")).to_contain_text("Cluster — create new")
+    page.fill("#id_name", "hpc")
+    page.fill("#id_min_nodes", "3")
+    page.fill("#id_max_nodes", "2")
+    page.get_by_role("button", name="Create").click()
+    expect(page.locator("#kind-form")).to_contain_text("At most the maximum (2).")
+    screenshot("cluster-add-create")
+
+    page.locator("label[for=kind-slurm-attach]").click()
+    expect(page).to_have_url(re.compile(r"kind=slurm&mode=attach"))
+    expect(page.locator("#id_address")).to_be_visible()
+    expect(page.locator("#id_partition")).to_be_visible()
+    expect(page.locator("#id_size")).to_have_count(0)
+    expect(page.locator("#kind-form")).to_contain_text("Cluster — use existing")
+    screenshot("cluster-add-attach")
+
+
+def constructed_cluster(team):
+    make_engine(team.workspace)
+    cluster = make_cluster(team.workspace)
+    run = make_run(team.workspace, cluster, status=RunStatus.RUNNING, node_count=2)
+    waiting = make_run(
+        team.workspace,
+        cluster,
+        status=RunStatus.PREPARING,
+        substep="Queued in dedicated, position 1 of 2 — Slurm is starting a node (2 → 3)",
+    )
+    for node in add_nodes(cluster, {"running": 2}):
+        node.run = run
+        node.save()
+    add_nodes(cluster, {"idle": 1, "preparing": 1})
+    add_nodes(cluster, {"unusable": 1}, reason="Container exited (137) under a running job")
+    add_nodes(cluster, {"off": 1})
+    add_samples(
+        cluster,
+        [
+            {"idle": 1},
+            {"idle": 1, "preparing": 1},
+            {"running": 2},
+            {"running": 2, "idle": 1},
+            {"running": 2, "idle": 1, "unusable": 1},
+            {"running": 2, "idle": 1, "preparing": 1, "unusable": 1},
+        ],
+        step_seconds=90,
+    )
+    cluster.observed = {
+        "at": "2026-11-27T07:00:00+00:00",
+        "queue": [
+            {
+                "job_id": 101,
+                "run_id": run.pk,
+                "user": "portal",
+                "partition": "dedicated",
+                "state": "RUNNING",
+                "reason": "None",
+                "nodes": "node1,node2",
+                "position": None,
+            },
+            {
+                "job_id": 102,
+                "run_id": waiting.pk,
+                "user": "portal",
+                "partition": "dedicated",
+                "state": "PENDING",
+                "reason": "Resources",
+                "nodes": "",
+                "position": 1,
+            },
+            {
+                "job_id": 103,
+                "run_id": None,
+                "name": "nightly",
+                "user": "alice",
+                "partition": "dedicated",
+                "state": "PENDING",
+                "reason": "Priority",
+                "nodes": "",
+                "position": 2,
+            },
+        ],
+    }
+    cluster.save()
+    return cluster, run, waiting
+
+
+def test_cluster_page_nodes_chart_queue_live(page, live_portal, team, sign_in, screenshot):
+    cluster, run, waiting = constructed_cluster(team)
+    sign_in(team.contributor)
+    page.goto(f"{live_portal}/compute/")
+    expect(page.locator(f"#target-{cluster.pk}-summary")).to_have_text(
+        "2 busy · 1 idle · 1 preparing · 1 unusable (max 4)"
+    )
+    page.goto(f"{live_portal}/compute/{cluster.name}/")
+    nodes = page.locator(f"#target-{cluster.pk}-nodes")
+    expect(nodes).to_contain_text("Container exited (137) under a running job")
+    expect(page.locator(f"#target-{cluster.pk}-queue")).to_contain_text("Resources")
+    expect(page.locator(f"#target-{cluster.pk}-queue")).to_contain_text("1 of 2")
+    chart = page.locator(f"#target-{cluster.pk}-node-chart")
+    expect(chart).to_be_visible()
+    page.wait_for_function(
+        f"() => Chart.getChart(document.getElementById('target-{cluster.pk}-node-chart')) !== undefined"
+    )
+    screenshot("cluster-page")
+    page.locator(".card", has=chart).first.screenshot(path=str(_artifact("cluster-node-chart")))
+
+    # The cluster code updates rows and pushes: the page follows without a reload.
+    def node_comes_up():
+        with transaction.atomic():
+            ComputeNode.objects.filter(target=cluster, state=NodeState.PREPARING).update(
+                state=NodeState.RUNNING
+            )
+            add_samples(cluster, [{"running": 3, "idle": 1, "unusable": 1}], step_seconds=1)
+            cluster.observed = {**cluster.observed, "queue": cluster.observed["queue"][:1]}
+            cluster.save(update_fields=["observed"])
+            push_cluster(cluster)
+
+    node_comes_up()
+    expect(page.locator(f"#target-{cluster.pk}-node-summary")).to_have_text(
+        "3 busy · 1 idle · 1 unusable (max 4)"
+    )
+    expect(page.locator(f"#target-{cluster.pk}-queue")).not_to_contain_text("Resources")
+    expect(page.locator(f"#target-{cluster.pk}-node-table")).to_contain_text("3")
+
+    page.goto(f"{live_portal}/runs/{waiting.pk}/")
+    expect(page.locator(f"#run-{waiting.pk}-status")).to_contain_text("Queued in dedicated, position 1 of 2")
+    screenshot("cluster-queued-run")
+
+
+def test_multi_node_log_shows_ranks_and_filters_one(page, live_portal, team, sign_in, screenshot):
+    make_engine(team.workspace)
+    cluster = make_cluster(team.workspace)
+    run = make_run(team.workspace, cluster, status=RunStatus.RUNNING, node_count=2, processes_per_node=1)
+    texts = ["0: rank 0 starts\n1: rank 1 starts\n0: loss=0.9", "1\n1: loss=0.8\n", "0: agreed sum=3\n"]
+    with transaction.atomic():
+        chunks = [RunLogChunk(run=run, seq=i, stream="stdout", text=t) for i, t in enumerate(texts)]
+        RunLogChunk.objects.bulk_create(chunks)
+        push_log(run.pk, chunks, [])
+    sign_in(team.contributor)
+    page.goto(f"{live_portal}/runs/{run.pk}/")
+    log = page.locator(f"#run-{run.pk}-log")
+    expect(log).to_contain_text("agreed sum=3")
+    assert log.inner_text().replace("\n", "|").startswith("0: rank 0 starts|1: rank 1 starts|0: loss=0.91|")
+    expect(log.locator(".log-rank")).to_have_count(5)
+    page.select_option(f"#run-{run.pk}-rank-filter", "1")
+    expect(log.locator('.log-line[data-rank="0"]').first).to_be_hidden()
+    expect(log.locator('.log-line[data-rank="1"]').first).to_be_visible()
+    assert "loss=0.91" not in log.inner_text() and "loss=0.8" in log.inner_text()
+    screenshot("run-log-rank-filter")
+    page.select_option(f"#run-{run.pk}-rank-filter", "")
+    expect(log).to_contain_text("loss=0.91")
+
+
+def _artifact(name):
+    from tests.e2e.conftest import SCREENSHOTS
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS / f"{name}.png"
