@@ -6,7 +6,7 @@ from portal.live import broadcast
 
 ROW = "compute/target_list.html#target-row"
 LIVE = "compute/target_detail.html#live"
-CLUSTER = "compute/backends/_cluster_status.html#push"
+CLUSTER = "compute/backends/_slurm_status.html#push"
 
 
 def target_group(target_id: int) -> str:

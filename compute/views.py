@@ -172,7 +172,7 @@ def target_resize(request, name):
     if not form.is_valid():
         if request.htmx:
             context = {"target": target, "resize_form": form}
-            return render(request, "compute/backends/_cluster_status.html#resize", context, status=400)
+            return render(request, "compute/backends/_slurm_status.html#resize", context, status=400)
         messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
         return redirect("target-detail", target.name)
     return _act(request, services.cluster_resize, target=target, user=request.user, **form.cleaned_data)

@@ -167,6 +167,17 @@ class SlurmConfigForm(SSHConfigForm):
             del self.fields[name]
         for name in REQUIRED[self.mode]:
             self.fields[name].required = True
+        if self.is_bound:
+            # A required field left out takes the value the page's form starts with (port 22),
+            # as the API does for every kind (those fields are optional on the class here).
+            missing = {
+                name: self.fields[name].initial
+                for name in REQUIRED[self.mode]
+                if name not in self.data and self.fields[name].initial is not None
+            }
+            if missing:
+                self.data = self.data.copy()
+                self.data.update(missing)
         if self.mode == "create":
             self._init_create()
 
@@ -274,7 +285,7 @@ class ClusterPages:
     modes = ("create", "attach")
     secret_fields = SSHBackend.secret_fields
     multiline_secrets = SSHBackend.multiline_secrets
-    status_template = "compute/backends/_cluster_status.html"
+    status_template = "compute/backends/_slurm_status.html"
     status_wide = True
     status_scripts = ("vendor/chartjs/chart.umd.min.js", "compute/node_chart.js")
     multi_node = True

@@ -110,7 +110,7 @@ def test_attach_stores_the_attach_config_and_encrypts_the_password(team, login):
         ({"size": "gpu-small"}, "size", "no GPU runtime"),
         ({"engine": "nope"}, "engine", "Select a valid choice"),
         ({"priority": "urgent"}, "priority", "Select a valid choice"),
-        ({"max_nodes": None}, "max_nodes", "required"),
+        ({"max_nodes": ""}, "max_nodes", "required"),
     ],
 )
 def test_create_mode_says_what_is_wrong(team, login, overrides, field, message):
@@ -180,3 +180,39 @@ def test_the_api_creates_a_cluster_with_its_mode(team, api):
     response = client.post(f"/api/v1/workspaces/{team.workspace.slug}/computes/", body, format="json")
     assert response.status_code == 201, response.json()
     assert ComputeTarget.objects.get(name="hpc").config["max_nodes"] == 2
+
+
+def test_the_size_catalogue_offers_node_sizes_that_fit_each_engine(team, api):
+    make_engine(team.workspace, cpus=2, memory_mb=4096)
+    client = api(team.reader, team.workspace)
+    sizes = client.get(f"/api/v1/workspaces/{team.workspace.slug}/sizes/").json()
+    cluster_sizes = {s["name"]: s for s in sizes if "slurm" in s["kinds"]}
+    assert set(cluster_sizes) == {"small", "medium"}  # large (4 cores) and gpu-small do not fit
+    assert cluster_sizes["small"]["fields"] == {"mode": "create", "engine": "engine1", "size": "small"}
+
+
+def test_the_api_fills_what_the_page_starts_with(team, api):
+    client = api(team.contributor, team.workspace)
+    body = {
+        "kind": "slurm",
+        "mode": "attach",
+        "name": "site",
+        "address": "127.0.0.1",
+        "username": "ml",
+        "password": SSH_PASSWORD,
+    }
+    response = client.post(f"/api/v1/workspaces/{team.workspace.slug}/computes/", body, format="json")
+    assert response.status_code == 201, response.json()
+    config = ComputeTarget.objects.get(name="site").config
+    assert (config["port"], config["workdir"], config["partition"]) == (22, "portal", "")
+
+
+def test_every_catalogue_size_is_one_the_cluster_form_accepts(team, api):
+    make_engine(team.workspace)
+    client = api(team.contributor, team.workspace)
+    base = f"/api/v1/workspaces/{team.workspace.slug}"
+    sizes = [s for s in client.get(f"{base}/sizes/").json() if "slurm" in s["kinds"]]
+    assert sizes
+    for i, size in enumerate(sizes):
+        body = {"kind": "slurm", "name": f"hpc-{i}", "max_nodes": 2, **size["fields"]}
+        assert client.post(f"{base}/computes/", body, format="json").status_code == 201, size
