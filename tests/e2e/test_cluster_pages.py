@@ -182,3 +182,31 @@ def _artifact(name):
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS / f"{name}.png"
+
+
+def test_submit_page_asks_nodes_and_partition_for_a_cluster_only(
+    page, live_portal, team, sign_in, screenshot
+):
+    from compute.models import ComputeTarget, Origin, TargetState
+
+    local_target = ComputeTarget.objects.get(workspace=team.workspace, kind="local")
+    ComputeTarget.objects.filter(pk=local_target.pk).update(state=TargetState.SUCCEEDED)
+    make_engine(team.workspace)
+    cluster = make_cluster(team.workspace)
+    other = make_cluster(team.workspace, "site", origin=Origin.ATTACHED)
+    other.capabilities = {"partitions": [{"name": "gpu", "default": True}]}
+    other.save()
+    sign_in(team.contributor)
+    page.goto(f"{live_portal}/runs/new/")
+    page.select_option("#id_target", str(local_target.pk))
+    expect(page.locator("#cluster-fields")).to_be_hidden()
+    page.select_option("#id_target", str(cluster.pk))
+    expect(page.locator("#cluster-fields")).to_be_visible()
+    expect(page.locator('#id_partition optgroup[label="hpc"]')).not_to_have_attribute("hidden", "")
+    expect(page.locator('#id_partition optgroup[label="site"]')).to_have_attribute("hidden", "")
+    page.fill("#id_node_count", "2")
+    page.select_option("#id_partition", "lowpriority")
+    page.locator("#cluster-fields").scroll_into_view_if_needed()
+    screenshot("run-submit-cluster")
+    page.select_option("#id_target", str(other.pk))
+    expect(page.locator("#id_partition")).to_have_value("")  # hpc's partition is not site's

@@ -23,8 +23,9 @@
     return script ? JSON.parse(script.textContent) : { x: [], series: [] };
   }
 
-  function clock(ms) {
-    return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  function clock(ms, short) {
+    const parts = short ? { hour: "2-digit", minute: "2-digit" } : { hour: "2-digit", minute: "2-digit", second: "2-digit" };
+    return new Date(ms).toLocaleTimeString([], parts);
   }
 
   function datasets(data) {
@@ -60,7 +61,7 @@
         maintainAspectRatio: false,
         interaction: { mode: "index", intersect: false },
         scales: {
-          x: { type: "linear", ticks: { callback: (v) => clock(v), maxTicksLimit: 6 } },
+          x: { type: "linear", ticks: { callback: (v) => clock(v, true), maxTicksLimit: 6, maxRotation: 0 } },
           y: { stacked: true, beginAtZero: true, ticks: { precision: 0 }, title: { display: true, text: "nodes" } },
         },
         plugins: {

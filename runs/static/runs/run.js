@@ -64,12 +64,14 @@
   if (rankFilter) {
     const rule = document.createElement("style");
     document.head.appendChild(rule);
-    rankFilter.addEventListener("change", () => {
-      const rank = rankFilter.value;
+    const filterBy = () => {
+      const rank = rankFilter.value.trim();
       rule.textContent = rank === "" ? "" : `#run-${runId}-log .log-line:not([data-rank="${Number(rank)}"]) { display: none; }`;
       logEl.dataset.rank = rank;
       if (follow) logEl.scrollTop = logEl.scrollHeight;
-    });
+    };
+    rankFilter.addEventListener("change", filterBy);
+    rankFilter.addEventListener("input", filterBy);
   }
 
   // Scroll events arrive after the fact: one caused by the page's own scroll to
