@@ -143,6 +143,8 @@ def run_submit(request):
                 },
             }
             placement = {key: data[key] for key in ("node_count", "processes_per_node", "partition")}
+            if is_sweep and (data["node_count"] > 1 or data["processes_per_node"] > 1):
+                raise services.RunError("A sweep runs each trial on one node, as one process.")
             if is_sweep:
                 sweep = sweep_form.cleaned_data
                 run = sweep_services.sweep_submit(

@@ -159,3 +159,29 @@ def test_the_api_takes_and_returns_the_placement(team, api, cluster, snapshot, l
     )
     refused = client.post(url, {**body, "target": "local", "partition": ""}, format="json")
     assert refused.status_code == 400 and "need a cluster target" in refused.json()["detail"]
+
+
+def test_a_sweep_keeps_one_node_per_trial(team, login, cluster, snapshot):
+    response = login(team.contributor).post(
+        reverse("run-submit"),
+        {
+            "target": cluster.pk,
+            "experiment": "e",
+            "script": "train.py",
+            "environment": "user",
+            "snapshot": snapshot.pk,
+            "node_count": "2",
+            "processes_per_node": "1",
+            "sweep": "on",
+            "sampling": "random",
+            "primary_metric": "accuracy",
+            "goal": "maximize",
+            "max_total_runs": "2",
+            "max_concurrent_runs": "1",
+            "policy": "none",
+            "param_0_name": "--alpha",
+            "param_0_type": "choice",
+            "param_0_args": "1, 2",
+        },
+    )
+    assert response.status_code == 400 and "one node, as one process" in response.content.decode()
