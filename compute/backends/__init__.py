@@ -9,6 +9,7 @@ BACKENDS = {
     "docker-vm": "compute.backends.docker_vm.DockerVMBackend",
     "container": "compute.backends.docker_instance.ContainerInstanceBackend",
     "docker": "compute.backends.docker_engine.DockerEngineBackend",
+    "slurm": "compute.backends.slurm.SlurmBackend",
 }
 
 

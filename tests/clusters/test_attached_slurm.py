@@ -1,0 +1,85 @@
+"""An existing Slurm cluster attached over SSH: real slurmctld/slurmd on this machine, real sshd."""
+
+import pytest
+
+from compute.backends.base import BackendError
+from compute.backends.slurm import AttachedSlurm
+from runs.models import RunStatus
+from tests.conftest import wait_for
+from tests.runs.test_execution import finished, text_of
+
+pytestmark = [pytest.mark.integration, pytest.mark.slurm]
+
+
+def test_check_discovers_version_partitions_nodes_and_accounting(attached_cluster, slurm_host):
+    target = attached_cluster()
+    assert isinstance(target.backend, AttachedSlurm)
+    caps = target.capabilities
+    assert caps["slurm_version"].startswith("22.")
+    partitions = {p["name"]: p for p in caps["partitions"]}
+    assert set(partitions) == {"debug", "short"}
+    assert partitions["debug"]["default"] and not partitions["short"]["default"]
+    assert partitions["short"]["time_limit"] == "1:00"
+    assert [n["name"] for n in caps["nodes"]] == [slurm_host]
+    assert sorted(caps["nodes"][0]["partitions"]) == ["debug", "short"]
+    assert caps["sacct"] is False  # accounting storage is off on this cluster
+    assert "Slurm 22." in target.backend.summary(caps)
+
+
+def test_check_refuses_a_partition_that_does_not_exist(attached_cluster):
+    target = attached_cluster(partition="gpu-huge", check=False)
+    with pytest.raises(BackendError, match="partition gpu-huge does not exist.*debug, short"):
+        target.backend.check(lambda step: None)
+
+
+def test_a_run_goes_through_sbatch_and_completes_with_every_line(worker, attached_cluster, submit):
+    target = attached_cluster()
+    script = (
+        "import os\nfor i in range(500):\n    print('line', i)\nprint('job', os.environ['SLURM_JOB_ID'])\n"
+    )
+    run = finished(submit(target, {"train.py": script}), timeout=120)
+    assert run.status == RunStatus.COMPLETED, run.error
+    out = text_of(run, "stdout")
+    assert out.startswith("".join(f"line {i}\n" for i in range(500)))
+    assert out.splitlines()[-1] == f"job {run.handle['pid']}"
+    assert run.attempt == 1
+
+
+def test_a_script_that_crashes_fails_with_its_exit_code(worker, attached_cluster, submit):
+    run = finished(submit(attached_cluster(), {"train.py": "raise SystemExit(4)\n"}), timeout=120)
+    assert run.status == RunStatus.FAILED and run.exit_code == 4
+
+
+def test_a_partition_that_does_not_exist_fails_the_run_with_slurms_reason(worker, attached_cluster, submit):
+    target = attached_cluster()
+    target.config = {**target.config, "partition": "nosuch"}
+    target.save(update_fields=["config"])
+    run = finished(submit(target, {"train.py": "print(1)\n"}), timeout=60)
+    assert run.status == RunStatus.FAILED
+    assert "Slurm refused the job (partition nosuch)" in run.error
+    assert "partition" in run.error.lower()
+
+
+def test_cancel_reaches_scancel(worker, attached_cluster, submit):
+    from runs import services
+
+    run = submit(attached_cluster(), {"train.py": "import time\nprint('up', flush=True)\ntime.sleep(600)\n"})
+    wait_for(lambda: "up" in text_of(run, "stdout"), timeout=90, message="the script to print")
+    run.refresh_from_db()
+    job = run.handle["pid"]
+    services.run_cancel(run=run, user=run.created_by)
+    run = finished(run, timeout=60)
+    assert run.status == RunStatus.CANCELED
+    import subprocess
+
+    listed = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True)
+    assert listed.stdout.strip() in ("", "CANCELLED", "COMPLETING")
+
+
+@pytest.mark.slow
+def test_a_job_killed_by_the_time_limit_is_reported_as_such(worker, attached_cluster, submit):
+    target = attached_cluster(partition="short")  # MaxTime=1 minute
+    script = "import time\nprint('go', flush=True)\ntime.sleep(300)\n"
+    run = finished(submit(target, {"train.py": script}), timeout=200)
+    assert run.status == RunStatus.FAILED
+    assert "time limit" in run.error, run.error
