@@ -235,7 +235,7 @@ class RunFollower:
                 self.owner,
                 RunStatus.FAILED,
                 stderr_tail=tail,
-                error="The job ended without an exit code: it was killed on the target.",
+                error=state.failure or "The job ended without an exit code: it was killed on the target.",
             )
 
     def collect_outputs(self, backend, run: Run) -> None:

@@ -1,5 +1,7 @@
 """An existing Slurm cluster attached over SSH: real slurmctld/slurmd on this machine, real sshd."""
 
+from pathlib import Path
+
 import pytest
 
 from compute.backends.base import BackendError
@@ -83,3 +85,39 @@ def test_a_job_killed_by_the_time_limit_is_reported_as_such(worker, attached_clu
     run = finished(submit(target, {"train.py": script}), timeout=200)
     assert run.status == RunStatus.FAILED
     assert "time limit" in run.error, run.error
+
+
+RENDEZVOUS = (Path(__file__).parent / "rendezvous.py").read_text()
+
+
+def submit_distributed(submit, target, monkeypatch, *, nodes=1, per_node=2):
+    """Submits rendezvous.py on nodes × per_node processes."""
+    from runs import tasks
+
+    delay = tasks.prepare_run.delay
+    monkeypatch.setattr("runs.tasks.prepare_run.delay", lambda run_id: None)
+    run = submit(target, {"train.py": RENDEZVOUS})
+    run.node_count, run.processes_per_node = nodes, per_node
+    run.save(update_fields=["node_count", "processes_per_node"])
+    monkeypatch.setattr("runs.tasks.prepare_run.delay", delay)
+    tasks.prepare_run.delay(run.pk)
+    return run
+
+
+def test_two_processes_rendezvous_on_master_addr_and_agree_on_a_sum(
+    worker, attached_cluster, submit, monkeypatch
+):
+    from runs.models import Metric
+
+    run = finished(submit_distributed(submit, attached_cluster(), monkeypatch), timeout=120)
+    assert run.status == RunStatus.COMPLETED, run.error
+    lines = text_of(run, "stdout").splitlines()
+    # srun --label: each line says its rank
+    assert "0: rank 0 of 2 on node 0 local 0" in lines
+    assert "1: rank 1 of 2 on node 0 local 1" in lines
+    assert "0: rank 0 agrees: sum 1" in lines and "1: rank 1 agrees: sum 1" in lines
+    # The run's metrics are rank 0's only
+    assert list(Metric.objects.filter(run=run).values_list("name", "value", "step")) == [("sum", 1.0, 0)]
+    # rank 0's outputs at the top, rank 1's under rank-1/
+    names = set(run.outputs.values_list("path", flat=True))
+    assert {"rank.txt", "rank-1/rank.txt"} <= names, names
