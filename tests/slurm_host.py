@@ -5,8 +5,9 @@ cluster" tests: the portal reaches it through the loopback sshd (tests/conftest.
 Self-contained and idempotent: writes /etc/slurm/slurm.conf (the Slurm
 commands a login shell runs read it there; sshd passes no SLURM_CONF), makes
 the munge key once, starts munged, slurmctld and slurmd unless they answer.
-Two partitions over the node: ``debug`` (the default, no time limit) and
-``short`` (a one-minute limit, for the time-limit test). Accounting is off,
+Three partitions over the node: ``debug`` (the default, no time limit),
+``short`` (a one-minute limit, for the time-limit test) and ``high``, whose
+jobs preempt the others' (requeued). Accounting is off,
 as on many small clusters; finished jobs are in jobcomp/filetxt (``sacct -c``).
 """
 
@@ -48,8 +49,11 @@ SlurmdPidFile={STATE}/slurmd.pid
 SlurmctldLogFile={STATE}/slurmctld.log
 SlurmdLogFile={STATE}/slurmd.log
 NodeName={host} CPUs={cpus} RealMemory={memory_mb} State=UNKNOWN
-PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
-PartitionName=short Nodes=ALL MaxTime=1 State=UP
+PreemptType=preempt/partition_prio
+PreemptMode=REQUEUE
+PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP PriorityTier=1
+PartitionName=short Nodes=ALL MaxTime=1 State=UP PriorityTier=1
+PartitionName=high Nodes=ALL MaxTime=INFINITE State=UP PriorityTier=2
 """
 
 

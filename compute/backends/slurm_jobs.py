@@ -302,9 +302,14 @@ class SlurmRunnerMixin(RunnerMixin):
                 attempt=int(f["attempt"]) if f.get("attempt", "").isdigit() else 0,
             )
             if alive and job[1] in ("PENDING", "REQUEUED", "REQUEUE_HOLD"):
+                requeued = state.attempt >= 1  # an attempt started before: Slurm requeued the job
                 state.phase = "queued"
                 state.exit_code = None  # a requeued job's old exit code is not its end
+                state.failure = ""
                 state.note = queue_note(job, jobs) + self.scaling_note()
+                if requeued:
+                    state.attempt += 1
+                    state.note = f"Requeued by Slurm (attempt {state.attempt}): {state.note[0].lower()}{state.note[1:]}"
             elif not alive and state.exit_code is None and not state.canceled and not state.missing:
                 state.failure = state.failure or why_ended(
                     accounted.get(str(handle.get("pid", "")), ""), f.get("slurm", "")

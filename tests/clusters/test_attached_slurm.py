@@ -19,18 +19,18 @@ def test_check_discovers_version_partitions_nodes_and_accounting(attached_cluste
     caps = target.capabilities
     assert caps["slurm_version"].startswith("22.")
     partitions = {p["name"]: p for p in caps["partitions"]}
-    assert set(partitions) == {"debug", "short"}
+    assert set(partitions) == {"debug", "short", "high"}
     assert partitions["debug"]["default"] and not partitions["short"]["default"]
     assert partitions["short"]["time_limit"] == "1:00"
     assert [n["name"] for n in caps["nodes"]] == [slurm_host]
-    assert sorted(caps["nodes"][0]["partitions"]) == ["debug", "short"]
+    assert sorted(caps["nodes"][0]["partitions"]) == ["debug", "high", "short"]
     assert caps["sacct"] is False  # accounting storage is off on this cluster
     assert "Slurm 22." in target.backend.summary(caps)
 
 
 def test_check_refuses_a_partition_that_does_not_exist(attached_cluster):
     target = attached_cluster(partition="gpu-huge", check=False)
-    with pytest.raises(BackendError, match="partition gpu-huge does not exist.*debug, short"):
+    with pytest.raises(BackendError, match="partition gpu-huge does not exist.*debug, short, high"):
         target.backend.check(lambda step: None)
 
 
@@ -121,3 +121,43 @@ def test_two_processes_rendezvous_on_master_addr_and_agree_on_a_sum(
     # rank 0's outputs at the top, rank 1's under rank-1/
     names = set(run.outputs.values_list("path", flat=True))
     assert {"rank.txt", "rank-1/rank.txt"} <= names, names
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_a_preempted_run_is_requeued_and_completes_with_both_attempts_logs(
+    worker, attached_cluster, submit, monkeypatch
+):
+    """A run in ``debug`` holds both CPUs; a run in ``high`` preempts it (PreemptMode=REQUEUE).
+    Slurm makes a requeued job wait about two minutes before it may start again."""
+    low_target = attached_cluster("low")
+    high_target = attached_cluster("urgent", partition="high")
+    script = (
+        "import os, sys, time\n"
+        "attempt = int(os.environ.get('SLURM_RESTART_COUNT', '0')) + 1\n"
+        "print(f'attempt {attempt} rank {os.environ[\"RANK\"]}', flush=True)\n"
+        "if attempt == 1:\n    time.sleep(600)\n"
+    )
+    monkeypatch.setattr("runs.tasks.prepare_run.delay", lambda run_id: None)
+    low = submit(low_target, {"train.py": script})
+    low.processes_per_node = 2  # both CPUs of the node
+    low.save(update_fields=["processes_per_node"])
+    monkeypatch.undo()
+    from runs import tasks
+
+    tasks.prepare_run.delay(low.pk)
+    wait_for(lambda: "attempt 1 rank 0" in text_of(low, "stdout"), timeout=90, message="attempt 1 to run")
+    high = finished(submit(high_target, {"train.py": "print('urgent work')\n"}), timeout=120)
+    assert high.status == RunStatus.COMPLETED, high.error
+    wait_for(lambda: low.refresh_from_db() or low.attempt == 2, timeout=60, message="the requeue to be seen")
+    low = finished(low, timeout=240)
+    assert low.status == RunStatus.COMPLETED, low.error
+    assert low.attempt == 2
+    system = text_of(low, "system")
+    assert "Preempted by a higher-priority job — requeued (attempt 2)." in system
+    out = text_of(low, "stdout")
+    first, marker, second = out.partition("──── attempt 2")
+    assert marker, out
+    assert "attempt 1 rank 0" in first and "attempt 1 rank 1" in first  # the earlier attempt's log stays
+    assert "the lines above are from attempt 1, which was stopped (Preempted" in second
+    assert "attempt 2 rank 0" in second and "attempt 2 rank 1" in second
