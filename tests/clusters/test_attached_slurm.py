@@ -161,3 +161,38 @@ def test_a_preempted_run_is_requeued_and_completes_with_both_attempts_logs(
     assert "attempt 1 rank 0" in first and "attempt 1 rank 1" in first  # the earlier attempt's log stays
     assert "the lines above are from attempt 1, which was stopped (Preempted" in second
     assert "attempt 2 rank 0" in second and "attempt 2 rank 1" in second
+
+
+@pytest.mark.slow
+def test_the_login_node_unreachable_mid_run_goes_not_responding_then_recovers(
+    worker, ssh_env, attached_cluster, submit, settings
+):
+    """The job goes on in Slurm while the portal cannot reach the login node;
+    once it answers again the run resumes and completes with every line."""
+    import os
+    import signal
+
+    from tests.runs.test_unreachable import session_children
+
+    settings.RUN_UNREACHABLE_GRACE = 120
+    script = "import time\nprint('started', flush=True)\ntime.sleep(12)\nprint('done', flush=True)\n"
+    run = submit(attached_cluster(), {"train.py": script})
+    wait_for(lambda: "started" in text_of(run, "stdout"), timeout=90, message="the script to start")
+    server = ssh_env.server
+    sessions = session_children(server.process.pid)
+    try:
+        server.stop()  # the login node goes away: no new connections, and the open one breaks
+        for pid in sessions:
+            os.kill(pid, signal.SIGKILL)
+        wait_for(
+            lambda: run.refresh_from_db() or run.status == RunStatus.NOT_RESPONDING,
+            timeout=30,
+            message="NotResponding",
+        )
+        assert "does not answer" in run.error
+    finally:
+        server.start()
+    run = finished(run, timeout=90)
+    assert run.status == RunStatus.COMPLETED, run.error
+    assert text_of(run, "stdout") == "started\ndone\n"
+    assert not run.error
