@@ -151,19 +151,35 @@ class SlurmBackend(Backend):
 
     @classmethod
     def sizes(cls, workspace) -> list[dict]:
+        """The node sizes (catalogue: installation-wide and the workspace's own) each
+        usable engine holds."""
         from ..models import NodeSize
+        from .docker_engine import usable_engines
 
-        rows = NodeSize.objects.filter(workspace__isnull=True) | NodeSize.objects.filter(workspace=workspace)
-        return [
-            {
-                "name": size.name,
-                "cpu_cores": size.cpu_cores,
-                "memory_gb": size.memory_gb,
-                "gpus": size.gpus,
-                "fields": {"size": size.name},
-            }
-            for size in rows.order_by("cpu_cores", "memory_gb", "gpus", "name")
-        ]
+        catalogue = list(
+            NodeSize.objects.filter(workspace__isnull=True) | NodeSize.objects.filter(workspace=workspace)
+        )
+        sizes = []
+        for engine in usable_engines(workspace):
+            caps = engine.capabilities
+            for size in catalogue:
+                if caps.get("cpus") and size.cpu_cores > caps["cpus"]:
+                    continue
+                if caps.get("memory_mb") and size.memory_gb * 1024 > caps["memory_mb"]:
+                    continue
+                if size.gpus and not caps.get("gpu_runtime"):
+                    continue
+                sizes.append(
+                    {
+                        "name": size.name,
+                        "engine": engine.name,
+                        "cpu_cores": size.cpu_cores,
+                        "memory_gb": size.memory_gb,
+                        "gpus": size.gpus,
+                        "fields": {"engine": engine.name, "size": size.name},
+                    }
+                )
+        return sizes
 
     def queue_reason(self, run) -> str | None:
         return None  # a cluster takes every run at once: Slurm queues it (see the poll's note)
