@@ -118,7 +118,7 @@ class SlurmBackend(Backend):
     secret_fields = {"password": "Password", "private_key": "Private key", "passphrase": "Key passphrase"}
     multiline_secrets = frozenset({"private_key"})
     can_run = True
-    status_template = "compute/backends/_cluster_status.html"
+    status_template = "compute/backends/_slurm_status.html"
 
     def __new__(cls, target=None):
         if cls is SlurmBackend and target is not None:

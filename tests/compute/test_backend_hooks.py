@@ -33,7 +33,7 @@ def test_no_template_tests_a_kind_name():
 
 def test_only_kinds_that_run_scripts_say_so():
     runnable = {kind for kind in BACKENDS if get_backend(kind).can_run}
-    assert runnable == {"local", "ssh", "docker-vm", "container"}
+    assert runnable == {"local", "ssh", "docker-vm", "container", "slurm"}
 
 
 def test_ssh_status_page_shows_address_and_pinned_key(team, login):
