@@ -183,6 +183,9 @@ def launch(run: Run, backend, owner: str) -> dict | None:
             helpers=HELPER_FILES,
             env={"PORTAL_RUN_ID": str(run.pk), "PORTAL_EXPERIMENT": run.experiment.name, **tracking},
             tree_digest=digest,
+            nodes=run.node_count,
+            processes_per_node=run.processes_per_node,
+            partition=run.partition,
             env_digest=(known.first() or "") if kind != "user" else "",
             **_build_settings(run.target),
         )

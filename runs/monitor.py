@@ -55,7 +55,7 @@ class RunFollower:
     # ---- reading (outside any transaction) ---------------------------------------------
     def read(self, backend, state) -> "Reading":
         """The new bytes of the run's files, cut at whole lines while the job runs."""
-        if "phase" in self.known:
+        if "phase" in self.known and not state.phase:
             state.phase = "running"  # no longer read: it does not change once running
         run = self.run
         offsets = {**run.log_offsets, "metrics": run.metrics_offset}
@@ -139,6 +139,13 @@ class RunFollower:
                 else f"Environment built in {result[1] if len(result) > 1 else '?'} s"
             )
             fields["environment_note"] = f"{run.environment_note} · {note}" if run.environment_note else note
+        if state.attempt > run.attempt:
+            fields["attempt"] = state.attempt
+        if state.phase == "queued":  # a scheduler holds it (Slurm): where it stands
+            if status == RunStatus.RUNNING:
+                fields["status"] = status = RunStatus.PREPARING
+            if state.note and run.substep != state.note[:200]:
+                fields["substep"] = state.note[:200]
         if (
             state.phase == "env"
             and status == RunStatus.PREPARING
@@ -228,7 +235,7 @@ class RunFollower:
                 self.owner,
                 RunStatus.FAILED,
                 stderr_tail=tail,
-                error="The job ended without an exit code: it was killed on the target.",
+                error=state.failure or "The job ended without an exit code: it was killed on the target.",
             )
 
     def collect_outputs(self, backend, run: Run) -> None:

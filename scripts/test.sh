@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Installs what the tests need (OpenSSH server, Chromium, podman + runc +
+# Installs what the tests need (OpenSSH server, Chromium, Slurm + munge, podman + runc +
 # debootstrap + busybox for the Docker engine tests, Python packages),
 # makes sure PostgreSQL and Redis run, lints, and runs the whole suite.
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh -m "not e2e"`.
 source "$(dirname "$0")/common.sh"
-apt_install openssh-server chromium podman runc debootstrap busybox-static
+apt_install openssh-server chromium podman runc debootstrap busybox-static slurm-wlm munge
 make_venv requirements-test.txt
 
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then

@@ -234,6 +234,10 @@ class LaunchSpec:
     # trusted CA bundle (PEM) it uses: see compute/package_index.py.
     build_env: dict[str, str] = field(default_factory=dict)
     ca_bundle: str = field(default="", repr=False)
+    # Clusters: nodes and processes per node (srun), and the partition ("" = the default).
+    nodes: int = 1
+    processes_per_node: int = 1
+    partition: str = ""
 
 
 @dataclass
@@ -248,6 +252,10 @@ class RunState:
     canceled: bool = False
     missing: bool = False
     sizes: dict | None = None  # log name -> bytes, when the target reported them
+    # Clusters: the run's attempt (2 after a requeue), and while phase is "queued"
+    # where it stands in the scheduler's queue, in a sentence.
+    attempt: int = 0
+    note: str = ""
 
     @property
     def ended(self) -> bool:

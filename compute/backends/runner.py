@@ -94,10 +94,7 @@ echo extracted
 # twice, even when a second worker retries the launch), checks the copied
 # snapshot against the portal's digest, then starts job.sh detached in a
 # session of its own and reports its pid ($!) and start time.
-LAUNCH = (
-    DIGEST_FUNCTIONS
-    + STAT_FIELDS
-    + r"""
+LAUNCH_PREPARE = r"""
 wd="$1"; key="$2"; sha="$3"; runenv="$4"; job="$5"; envkind="$6"; envarg="$7"; reqs="$8"; script="$9"
 shift 9
 # Then the build's variables (sh lines) and CA bundle, the helper files as
@@ -149,6 +146,10 @@ else
   printf '%s\n' "$reqs" > "$rd/requirements.txt"
 fi
 cd "$rd"
+"""
+
+# The start for kinds whose jobs run on the target itself.
+START_DETACHED = r"""
 setsid nohup /bin/sh "$rd/job.sh" "$rd" "$wd" "$envkind" "$envarg" "$envdigest" "$script" "$@" \
   > /dev/null 2>&1 < /dev/null &
 pid=$!
@@ -166,7 +167,8 @@ echo "$pid $start" > "$rd/launch.pid"
 echo "pid=$pid"; echo "start=$start"
 echo "launched=now"
 """
-)
+
+LAUNCH = DIGEST_FUNCTIONS + STAT_FIELDS + LAUNCH_PREPARE + START_DETACHED
 
 # The detached job: environment (if system-managed), then the script. A
 # cached environment is used only when its content still matches the digest
@@ -242,9 +244,12 @@ fi
 echo running > "$rd/phase"
 . "$rd/run.env"
 cd "$rd/src"
+# A kind may wrap the interpreter: launcher.sh in the run folder (Slurm: srun on every node).
+set -- "$py" "$script" "$@"
+[ -f "$rd/launcher.sh" ] && set -- /bin/sh "$rd/launcher.sh" "$@"
 PYTHONPATH="$rd/lib${PYTHONPATH:+:$PYTHONPATH}" PORTAL_RUN_DIR="$rd" PYTHONDONTWRITEBYTECODE=1 \
   PORTAL_METRICS_FILE="$rd/metrics.jsonl" PYTHONUNBUFFERED=1 \
-  "$py" "$script" "$@" >> "$rd/stdout.log" 2>> "$rd/stderr.log" < /dev/null
+  "$@" >> "$rd/stdout.log" 2>> "$rd/stderr.log" < /dev/null
 finish $?
 """
 )
@@ -474,26 +479,7 @@ class RunnerMixin:
         """Start the job detached; returns the handle. Launching an already
         launched run returns its handle and starts nothing."""
         out = self._check(
-            LAUNCH,
-            [
-                self.area,
-                spec.key,
-                spec.sha256,
-                run_env_script(spec.env),
-                JOB,
-                spec.env_kind,
-                spec.env_arg,
-                spec.requirements,
-                spec.script,
-                spec.tree_digest,
-                spec.env_digest,
-                run_env_script(spec.build_env),
-                spec.ca_bundle,
-                str(len(spec.helpers)),
-                *helper_arguments(spec.helpers),
-                *spec.arguments,
-            ],
-            "Starting the run",
+            self.launch_script, [*self.launch_prefix(spec), *self.launch_arguments(spec)], "Starting the run"
         )
         fields = _fields(out)
         if "rundir" not in fields:
@@ -505,6 +491,33 @@ class RunnerMixin:
             "failure": fields.get("failure", ""),
             "already": fields.get("launched") == "already",
         }
+
+    # The launch script, and what comes before the common arguments (the Slurm kind's own).
+    launch_script = LAUNCH
+
+    def launch_prefix(self, spec: LaunchSpec) -> list[str]:
+        return []
+
+    def launch_arguments(self, spec: LaunchSpec) -> list[str]:
+        """The arguments LAUNCH_PREPARE reads, in its order."""
+        return [
+            self.area,
+            spec.key,
+            spec.sha256,
+            run_env_script(spec.env),
+            JOB,
+            spec.env_kind,
+            spec.env_arg,
+            spec.requirements,
+            spec.script,
+            spec.tree_digest,
+            spec.env_digest,
+            run_env_script(spec.build_env),
+            spec.ca_bundle,
+            str(len(spec.helpers)),
+            *helper_arguments(spec.helpers),
+            *spec.arguments,
+        ]
 
     def poll(self, handles: list[dict], *, known: list[set] | None = None) -> list[RunState]:
         """All the runs in one command per runs folder (one for a target's

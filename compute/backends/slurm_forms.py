@@ -9,7 +9,7 @@ from django.db.models import Q
 from ..forms import TargetForm
 from ..models import NodeSize
 from .docker_forms import ContainerLimitsForm
-from .ssh import SSHBackend, SSHConfigForm
+from .ssh import SSHConfigForm
 
 DEFAULT_IMAGE = "localhost/portal-slurm:22.05"
 MAX_NODES = 64
@@ -101,7 +101,7 @@ class SlurmConfigForm(SSHConfigForm):
     their checks are the VM form's (inherited); the created cluster's node size
     is checked against the engine as a container's limits are."""
 
-    mode = forms.ChoiceField(choices=MODES, widget=forms.HiddenInput)
+    mode = forms.ChoiceField(choices=MODES, initial="create", widget=forms.HiddenInput)
     # create new
     engine = forms.ChoiceField(required=False, help_text="An attached Docker engine that passed its check.")
     size = forms.ChoiceField(
@@ -273,56 +273,12 @@ class ClusterResizeForm(forms.Form):
 
 
 class ClusterPages:
-    """What the portal's pages and forms ask of a cluster target: mix into the
-    cluster backend (``class SlurmBackend(ClusterPages, ..., Backend)``)."""
+    """What the portal's pages ask of a cluster target beyond the kind's own
+    attributes: mixed into SlurmBackend (``class SlurmBackend(ClusterPages, Backend)``)."""
 
-    label = "Cluster"
-    description = (
-        "Slurm schedules the runs: a new cluster whose nodes scale with the queue on one of your "
-        "Docker engines, or an existing one reached over SSH."
-    )
-    icon = "diagram-3"
-    modes = ("create", "attach")
-    secret_fields = SSHBackend.secret_fields
-    multiline_secrets = SSHBackend.multiline_secrets
-    status_template = "compute/backends/_slurm_status.html"
     status_wide = True
     status_scripts = ("vendor/chartjs/chart.umd.min.js", "compute/node_chart.js")
     multi_node = True
-
-    @classmethod
-    def config_form(cls):
-        return SlurmConfigForm
-
-    @classmethod
-    def creates(cls, config: dict) -> bool:
-        return config.get("mode") == "create"
-
-    @classmethod
-    def sizes(cls, workspace) -> list[dict]:
-        """Each node size on each engine it fits (the API's size catalogue)."""
-        form = SlurmConfigForm(workspace=workspace, initial={"mode": "create"})
-        offered = []
-        for engine in form.engines.values():
-            caps = engine.capabilities
-            for size in node_sizes(workspace):
-                if caps.get("cpus") and size.cpu_cores > caps["cpus"]:
-                    continue
-                if caps.get("memory_mb") and size.memory_gb * 1024 > caps["memory_mb"]:
-                    continue
-                if size.gpus and not caps.get("gpu_runtime"):
-                    continue
-                offered.append(
-                    {
-                        "name": size.name,
-                        "engine": engine.name,
-                        "cpu_cores": size.cpu_cores,
-                        "memory_gb": size.memory_gb,
-                        "gpus": size.gpus,
-                        "fields": {"mode": "create", "engine": engine.name, "size": size.name},
-                    }
-                )
-        return offered
 
     def shown_secret_fields(self):
         """A created cluster has no credentials to replace."""
@@ -339,14 +295,3 @@ class ClusterPages:
     def partitions(self) -> list[str]:
         """The partitions a run may choose (found by the check)."""
         return [p["name"] for p in self.target.capabilities.get("partitions", []) if p.get("name")]
-
-    @property
-    def delete_consequence(self) -> str:
-        config = self.target.config
-        nodes = self.target.nodes.exclude(container_id="").count()
-        return (
-            f"The portal drains the cluster, then removes from {config.get('engine')} everything it made for "
-            f"{self.target.name}: the head container, {nodes} node container{'s' if nodes != 1 else ''} running "
-            "now, the private network and the shared volume with every file on it. Queued or running runs "
-            "must be cancelled first. This cannot be undone."
-        )

@@ -53,12 +53,26 @@ def make_cluster(workspace, name="hpc", *, origin=Origin.CREATED, state=TargetSt
         origin=origin,
         state=state,
         config={**base, **config},
-        capabilities={
+        capabilities={  # as the check stores them (compute/backends/slurm.py parse_discovery)
             "slurm_version": "22.05.8",
+            "sacct": True,
             "partitions": [
-                {"name": "dedicated", "default": True, "nodes": 4, "max_time": "UNLIMITED"},
-                {"name": "lowpriority", "default": False, "nodes": 4, "max_time": "UNLIMITED"},
+                {
+                    "name": "dedicated",
+                    "default": True,
+                    "available": True,
+                    "time_limit": "infinite",
+                    "nodes": 4,
+                },
+                {
+                    "name": "lowpriority",
+                    "default": False,
+                    "available": True,
+                    "time_limit": "infinite",
+                    "nodes": 4,
+                },
             ],
+            "nodes": [],
         },
     )
 

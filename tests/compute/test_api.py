@@ -414,8 +414,16 @@ def test_sizes_come_from_the_engines_the_create_forms_offer(team, api, engine):
     assert client.get("/sizes/").json() == []
     engine("engine1", cpus=4, memory_mb=int(15.7 * 1024))
     engine("gpu-engine", cpus=2, memory_mb=4096, gpu_runtime=True)
-    # (clusters' node sizes are the catalogue's: tests/compute/test_cluster_form.py)
-    sizes = [s for s in client.get("/sizes/").json() if "slurm" not in s["kinds"]]
+    everything = client.get("/sizes/").json()
+    sizes = [size for size in everything if size["kinds"] != ["slurm"]]
+    # Cluster nodes come in the catalogue's sizes that the engine holds
+    nodes = {(s["engine"], s["name"]) for s in everything if s["kinds"] == ["slurm"]}
+    assert nodes == {
+        ("engine1", "small"),
+        ("engine1", "medium"),
+        ("gpu-engine", "small"),
+        ("gpu-engine", "medium"),
+    }
     by_engine = {}
     for size in sizes:
         by_engine.setdefault(size["engine"], []).append(size["name"])
@@ -437,7 +445,9 @@ def test_sizes_come_from_the_engines_the_create_forms_offer(team, api, engine):
 def test_every_size_is_one_the_create_form_accepts(team, api, engine):
     engine("engine1", cpus=4, memory_mb=16 * 1024)
     client = api(team.contributor)
-    for i, size in enumerate(s for s in client.get("/sizes/").json() if "container" in s["kinds"]):
+    sizes = [size for size in client.get("/sizes/").json() if "container" in size["kinds"]]
+    assert sizes
+    for i, size in enumerate(sizes):
         body = {"kind": "container", "name": f"box-{i}", "image": "python:3.11-slim", **size["fields"]}
         assert client.post("/computes/", body).status_code == 201, size
 

@@ -188,7 +188,7 @@ def test_the_size_catalogue_offers_node_sizes_that_fit_each_engine(team, api):
     sizes = client.get(f"/api/v1/workspaces/{team.workspace.slug}/sizes/").json()
     cluster_sizes = {s["name"]: s for s in sizes if "slurm" in s["kinds"]}
     assert set(cluster_sizes) == {"small", "medium"}  # large (4 cores) and gpu-small do not fit
-    assert cluster_sizes["small"]["fields"] == {"mode": "create", "engine": "engine1", "size": "small"}
+    assert cluster_sizes["small"]["fields"] == {"engine": "engine1", "size": "small"}
 
 
 def test_the_api_fills_what_the_page_starts_with(team, api):

@@ -168,8 +168,10 @@ def test_a_reader_cannot_resize(team, login, cluster):
 
 def test_the_resize_task_applies_or_restores(team, cluster, monkeypatch):
     from compute.backends.base import BackendError
-    from compute.backends.slurm import SlurmBackend
+    from compute.backends.slurm import CreatedSlurm
 
+    steps = []
+    monkeypatch.setattr(CreatedSlurm, "resize", lambda self, progress: progress("Rewriting slurm.conf"))
     services.cluster_resize(target=cluster, user=team.owner, min_nodes=1, max_nodes=3, idle_seconds=60)
     services.cluster_resize_now(
         target_id=cluster.pk, previous={"min_nodes": 0, "max_nodes": 4, "idle_seconds": 300}
@@ -179,15 +181,16 @@ def test_the_resize_task_applies_or_restores(team, cluster, monkeypatch):
     assert cluster.events.first().reason == "Resized: 1 to 3 nodes, released after 60 s idle."
 
     def fails(self, progress):
+        steps.append("tried")
         raise BackendError("scontrol reconfigure failed.")
 
-    monkeypatch.setattr(SlurmBackend, "resize", fails)
+    monkeypatch.setattr(CreatedSlurm, "resize", fails)
     services.cluster_resize(target=cluster, user=team.owner, min_nodes=2, max_nodes=5, idle_seconds=60)
     services.cluster_resize_now(
         target_id=cluster.pk, previous={"min_nodes": 1, "max_nodes": 3, "idle_seconds": 60}
     )
     cluster.refresh_from_db()
-    assert cluster.config["max_nodes"] == 3
+    assert steps == ["tried"] and cluster.config["max_nodes"] == 3
     assert cluster.events.first().reason.startswith("Resize failed: scontrol reconfigure failed.")
 
 
@@ -207,7 +210,7 @@ def test_resize_service_refuses(team, cluster, limits, message):
 def test_delete_page_says_what_goes(team, login, cluster):
     add_nodes(cluster, {"idle": 2, "off": 1})
     page = login(team.contributor).get(f"/compute/{cluster.name}/delete/").content.decode()
-    assert "the head container, 2 node containers" in page and "shared volume" in page
+    assert "removes its head and node containers, its network and its volumes" in page
 
 
 def test_node_states_are_the_models(cluster):

@@ -153,8 +153,8 @@ def test_cluster_requests():
     )
     ComputeTarget.create(ws, "cpu", config)
     assert posted(portal) == {
-        "kind": "slurm", "name": "cpu", "mode": "create", "engine": "engine1", "image": "localhost/py:3.11",
-        "vm_priority": "lowpriority", "min_nodes": 0, "max_nodes": 3, "idle_seconds_before_scaledown": 600,
+        "kind": "slurm", "name": "cpu", "mode": "create", "engine": "engine1",
+        "priority": "lowpriority", "min_nodes": 0, "max_nodes": 3, "idle_seconds": 600,
         "cpus": 1, "memory_gb": 2, "gpus": 0,
     }  # fmt: skip
     assert AmlCompute is ClusterCompute

@@ -88,6 +88,15 @@ def resolve_engine(workspace: Workspace, config: TargetConfiguration) -> None:
         config.fields.update(sizes.resolve(workspace, config.kind, engine["name"], config.vm_size))
 
 
+def resolve_cluster_engine(workspace: Workspace, config: TargetConfiguration) -> None:
+    """engine= given, or the workspace's only engine; then the node size on it (a
+    cluster's image is the portal's Slurm node image unless one was given)."""
+    engine = _engine_payload(workspace, config.engine) if config.engine else default_engine(workspace)
+    config.fields["engine"] = engine["name"]
+    if config.vm_size:
+        config.fields.update(sizes.resolve(workspace, config.kind, engine["name"], config.vm_size))
+
+
 def default_image(engine: dict[str, Any]) -> str:
     """DEFAULT_CPU_IMAGE when the engine has it (or says nothing), else its first Python image."""
     from ..runconfig import DEFAULT_CPU_IMAGE
@@ -327,9 +336,7 @@ class DockerEngineCompute(ComputeTarget):
 
 class ClusterCompute(ComputeTarget):
     """A cluster the portal creates: a Slurm head and nodes as containers on an engine,
-    scaled between ``min_nodes`` and ``max_nodes``.
-
-    Not in the portal yet: creating one is refused by the portal."""
+    scaled between ``min_nodes`` and ``max_nodes`` by Slurm's power saving."""
 
     _kinds = ("slurm",)
     _type = "BatchAI"  # what the 2018 snippets compare ``ct.type`` with
@@ -350,19 +357,22 @@ class ClusterCompute(ComputeTarget):
             raise ComputeTargetException('vm_priority is "dedicated" or "lowpriority".')
         if not 0 <= int(min_nodes) <= int(max_nodes) or int(max_nodes) < 1:
             raise ComputeTargetException("Give 0 <= min_nodes <= max_nodes, and max_nodes >= 1.")
+        fields: dict[str, Any] = {
+            "mode": "create",
+            "priority": vm_priority,
+            "min_nodes": int(min_nodes),
+            "max_nodes": int(max_nodes),
+        }
+        if idle_seconds_before_scaledown is not None:
+            fields["idle_seconds"] = int(idle_seconds_before_scaledown)
+        if image:
+            fields["image"] = image  # else the portal's Slurm node image
         return ComputeTargetProvisioningConfiguration(
             kind="slurm",
-            fields={
-                "mode": "create",
-                "image": image,
-                "vm_priority": vm_priority,
-                "min_nodes": int(min_nodes),
-                "max_nodes": int(max_nodes),
-                "idle_seconds_before_scaledown": idle_seconds_before_scaledown,
-            },
+            fields=fields,
             engine=engine,
             vm_size=vm_size or None,
-            resolvers=[resolve_engine],
+            resolvers=[resolve_cluster_engine],
         )
 
     @staticmethod
@@ -396,9 +406,7 @@ class BatchAiCompute(ClusterCompute):
 
 
 class SlurmCompute(ClusterCompute):
-    """An existing Slurm cluster, reached through its login node over SSH.
-
-    Not in the portal yet: attaching one is refused by the portal."""
+    """An existing Slurm cluster, reached through its login node over SSH."""
 
     @staticmethod
     def attach_configuration(
