@@ -14,11 +14,9 @@ import shlex
 from django.db.models import Count
 
 from .base import Backend, BackendError
-from .slurm_forms import ClusterPages
+from .slurm_forms import DEFAULT_IMAGE, ClusterPages  # noqa: F401 (the image's name is the form's default)
 from .slurm_jobs import SlurmRunnerMixin
 from .ssh import SSHBackend
-
-DEFAULT_IMAGE = "localhost/portal-slurm:22.05"
 
 # Version, partitions, nodes, and whether accounting answers: read-only commands.
 DISCOVER = r"""
