@@ -1,3 +1,5 @@
+import re
+
 from django.db.models import OuterRef, Prefetch, Q, Subquery
 from django.http import Http404
 from django.utils import timezone
@@ -95,7 +97,7 @@ def node_summary(target) -> str:
 def cluster_view(target) -> dict:
     """What a cluster's page shows: nodes, the node-count chart's data and its
     table view, and the queue with each job's place in its partition."""
-    nodes = list(target.nodes.select_related("run"))
+    nodes = sorted(target.nodes.select_related("run"), key=lambda node: _natural(node.name))
     samples = list(ClusterSample.objects.filter(target=target).order_by("-at")[:CHART_SAMPLES])[::-1]
     return {
         "nodes": nodes,
@@ -141,7 +143,10 @@ def _queue(target) -> list[dict]:
     from runs.models import Run
 
     jobs = [dict(job) for job in target.observed.get("queue", []) if isinstance(job, dict)]
-    run_ids = {job["run_id"] for job in jobs if isinstance(job.get("run_id"), int)}
+    for job in jobs:
+        run_id = job.get("run_id")
+        job["run_id"] = int(run_id) if str(run_id).isdigit() else None
+    run_ids = {job["run_id"] for job in jobs if job["run_id"] is not None}
     runs = Run.objects.filter(workspace_id=target.workspace_id, pk__in=run_ids).select_related(
         "experiment", "created_by"
     )
@@ -154,6 +159,11 @@ def _queue(target) -> list[dict]:
         job["run"] = by_id.get(job.get("run_id"))
         job["of"] = waiting.get(job.get("partition", ""), 0) if job.get("state") == "PENDING" else None
     return jobs
+
+
+def _natural(name: str) -> list:
+    """node2 before node10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 def _parse_time(text):

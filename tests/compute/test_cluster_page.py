@@ -223,3 +223,20 @@ def test_node_states_are_the_models(cluster):
         "preempted",
         "off",
     }
+
+
+def test_nodes_in_natural_order_and_run_ids_as_text(team, cluster):
+    from compute.models import ComputeNode
+    from compute.selectors import cluster_view
+
+    for name in ("node10", "node2", "node1"):
+        ComputeNode.objects.create(target=cluster, name=name, state=NodeState.IDLE)
+    run = queued_run(team, cluster)
+    cluster.observed = {
+        "queue": [
+            {"job_id": 5, "run_id": str(run.pk), "state": "PENDING", "partition": "dedicated", "position": 1}
+        ]
+    }
+    view = cluster_view(cluster)
+    assert [n.name for n in view["nodes"]] == ["node1", "node2", "node10"]
+    assert view["queue"][0]["run"] == run and view["queue"][0]["of"] == 1
