@@ -138,26 +138,36 @@ def _chart(samples, target) -> dict:
 
 
 def _queue(target) -> list[dict]:
-    """The observed queue, each job with ``run`` (the portal's run, or None) and
-    ``of``: how many jobs wait in its partition."""
+    """The observed queue (compute/clusters.py observe(): ``job``, ``run`` (a run's pk),
+    ``name``, ``user``, ``partition``, ``state``, ``reason``, ``nodes`` (a count),
+    ``nodelist``, ``position``, ``of``) as the page shows it: ``run`` the portal's
+    Run (or None), ``nodes`` the node list or count, ``of`` how many wait in the partition."""
     from runs.models import Run
 
-    jobs = [dict(job) for job in target.observed.get("queue", []) if isinstance(job, dict)]
-    for job in jobs:
-        run_id = job.get("run_id")
-        job["run_id"] = int(run_id) if str(run_id).isdigit() else None
+    jobs = []
+    for entry in target.observed.get("queue", []):
+        if not isinstance(entry, dict):
+            continue
+        run_id = entry.get("run", entry.get("run_id"))
+        jobs.append(
+            {
+                **entry,
+                "job_id": entry.get("job", entry.get("job_id", "")),
+                "run_id": int(run_id) if str(run_id).isdigit() else None,
+                "nodes": entry.get("nodelist") or entry.get("nodes") or "",
+            }
+        )
     run_ids = {job["run_id"] for job in jobs if job["run_id"] is not None}
-    runs = Run.objects.filter(workspace_id=target.workspace_id, pk__in=run_ids).select_related(
-        "experiment", "created_by"
-    )
+    runs = Run.objects.filter(workspace_id=target.workspace_id, pk__in=run_ids).select_related("experiment")
     by_id = {run.pk: run for run in runs}
     waiting: dict[str, int] = {}
     for job in jobs:
         if job.get("state") == "PENDING":
             waiting[job.get("partition", "")] = waiting.get(job.get("partition", ""), 0) + 1
     for job in jobs:
-        job["run"] = by_id.get(job.get("run_id"))
-        job["of"] = waiting.get(job.get("partition", ""), 0) if job.get("state") == "PENDING" else None
+        job["run"] = by_id.get(job["run_id"])
+        if job.get("state") == "PENDING" and not job.get("of"):
+            job["of"] = waiting.get(job.get("partition", ""), 0)
     return jobs
 
 

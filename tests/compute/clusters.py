@@ -129,3 +129,34 @@ def make_run(workspace, target, **fields):
         script="train.py",
         **fields,
     )
+
+
+def queue_entry(
+    job,
+    *,
+    state="PENDING",
+    run=None,
+    name="",
+    user="portal",
+    partition="dedicated",
+    reason="",
+    nodes=1,
+    nodelist="",
+    position=None,
+    of=None,
+):
+    """One job of ``target.observed["queue"]`` as compute/clusters.py observe() stores it."""
+    return {
+        "job": str(job),
+        "name": name or (f"portal-{run}" if run else "job"),
+        "run": run,
+        "user": user,
+        "partition": partition,
+        "state": state,
+        "reason": reason,
+        "nodes": nodes,
+        "nodelist": nodelist,
+        "priority": 0,
+        "position": position,
+        "of": of,
+    }

@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from compute import services
 from compute.models import NodeState, Origin, TargetEvent
 
-from .clusters import add_nodes, add_samples, make_cluster, make_engine, make_run
+from .clusters import add_nodes, add_samples, make_cluster, make_engine, make_run, queue_entry
 
 
 @pytest.fixture
@@ -66,39 +66,9 @@ def test_cluster_page_shows_nodes_chart_and_queue(team, login, cluster):
     cluster.observed = {
         "at": "2026-11-27T07:00:00+00:00",
         "queue": [
-            {
-                "job_id": 17,
-                "run_id": run.pk,
-                "name": f"portal-{run.pk}",
-                "user": "portal",
-                "partition": "dedicated",
-                "state": "RUNNING",
-                "reason": "None",
-                "nodes": "node1",
-                "position": None,
-            },
-            {
-                "job_id": 18,
-                "run_id": None,
-                "name": "other",
-                "user": "alice",
-                "partition": "dedicated",
-                "state": "PENDING",
-                "reason": "Resources",
-                "nodes": "",
-                "position": 1,
-            },
-            {
-                "job_id": 19,
-                "run_id": 999999,
-                "name": "gone",
-                "user": "bob",
-                "partition": "dedicated",
-                "state": "PENDING",
-                "reason": "Priority",
-                "nodes": "",
-                "position": 2,
-            },
+            queue_entry(17, state="RUNNING", run=run.pk, nodelist="node1"),
+            queue_entry(18, name="other", user="alice", reason="Resources", position=1, of=2),
+            queue_entry(19, run=999999, name="gone", user="bob", reason="Priority", position=2, of=2),
         ],
     }
     cluster.save()

@@ -10,7 +10,7 @@ from compute.live import push_cluster
 from compute.models import ComputeNode, NodeState
 from portal.routing import websocket_urlpatterns
 
-from .clusters import add_nodes, add_samples, make_cluster, make_engine
+from .clusters import add_nodes, add_samples, make_cluster, make_engine, queue_entry
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -42,17 +42,7 @@ def node_starts(cluster):
         add_samples(cluster, [{"idle": 1, "preparing": 1}])
         cluster.observed = {
             "at": "2026-11-27T07:00:00+00:00",
-            "queue": [
-                {
-                    "job_id": 41,
-                    "user": "portal",
-                    "partition": "dedicated",
-                    "state": "PENDING",
-                    "reason": "Resources",
-                    "nodes": "",
-                    "position": 1,
-                }
-            ],
+            "queue": [queue_entry(41, reason="Resources", position=1, of=1)],
         }
         cluster.save(update_fields=["observed"])
         push_cluster(cluster)

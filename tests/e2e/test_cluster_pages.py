@@ -12,7 +12,7 @@ from compute.live import push_cluster
 from compute.models import ComputeNode, NodeState
 from runs.live import push_log
 from runs.models import RunLogChunk, RunStatus
-from tests.compute.clusters import add_nodes, add_samples, make_cluster, make_engine, make_run
+from tests.compute.clusters import add_nodes, add_samples, make_cluster, make_engine, make_run, queue_entry
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
@@ -73,37 +73,9 @@ def constructed_cluster(team):
     cluster.observed = {
         "at": "2026-11-27T07:00:00+00:00",
         "queue": [
-            {
-                "job_id": 101,
-                "run_id": run.pk,
-                "user": "portal",
-                "partition": "dedicated",
-                "state": "RUNNING",
-                "reason": "None",
-                "nodes": "node1,node2",
-                "position": None,
-            },
-            {
-                "job_id": 102,
-                "run_id": waiting.pk,
-                "user": "portal",
-                "partition": "dedicated",
-                "state": "PENDING",
-                "reason": "Resources",
-                "nodes": "",
-                "position": 1,
-            },
-            {
-                "job_id": 103,
-                "run_id": None,
-                "name": "nightly",
-                "user": "alice",
-                "partition": "dedicated",
-                "state": "PENDING",
-                "reason": "Priority",
-                "nodes": "",
-                "position": 2,
-            },
+            queue_entry(101, state="RUNNING", run=run.pk, nodes=2, nodelist="node[1-2]"),
+            queue_entry(102, run=waiting.pk, reason="Resources", position=1, of=2),
+            queue_entry(103, name="nightly", user="alice", reason="Priority", position=2, of=2),
         ],
     }
     cluster.save()
