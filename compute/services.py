@@ -336,9 +336,10 @@ NODE_LIMITS = ("min_nodes", "max_nodes", "idle_seconds")
 
 
 def cluster_resize(*, target: ComputeTarget, user, min_nodes: int, max_nodes: int, idle_seconds: int) -> None:
-    """New node limits for a created cluster: saved in its config now, applied by a
-    task (the backend's resize(): slurm.conf rewritten, ``scontrol reconfigure``).
-    TargetActionError, changing nothing, when they are wrong or it cannot resize now."""
+    """Change a created cluster's node limits while it runs: checked here, applied by
+    a task (the backend's resize(): slurm.conf rewritten, slurmctld told), and saved
+    in the config once applied. TargetActionError, changing nothing, when they are
+    wrong or the cluster cannot be resized now."""
     from .backends.slurm_forms import node_limits_errors
 
     if not target.backend.can_resize():
@@ -353,25 +354,23 @@ def cluster_resize(*, target: ComputeTarget, user, min_nodes: int, max_nodes: in
     errors = node_limits_errors(**limits)
     if errors:
         raise TargetActionError(" ".join(errors.values()))
-    previous = {key: target.config.get(key) for key in NODE_LIMITS}
-    if previous == limits:
+    if {key: target.config.get(key) for key in NODE_LIMITS} == limits:
         raise TargetActionError(f"{target.name} already has these limits.")
     with transaction.atomic():
-        target.config = {**target.config, **limits}
         target.activity = "Queued for a resize"
-        target.save(update_fields=["config", "activity", "updated_at"])
+        target.save(update_fields=["activity", "updated_at"])
         TargetEvent.objects.create(
             target=target, state=target.state, reason=f"Resize requested: {_limits_text(limits)}.", actor=user
         )
         push_target(target)
         from .tasks import resize_cluster
 
-        transaction.on_commit(lambda: resize_cluster.delay(target.pk, previous))
+        transaction.on_commit(lambda: resize_cluster.delay(target.pk, limits))
 
 
-def cluster_resize_now(*, target_id: int, previous: dict | None = None) -> None:
-    """The resize task: the backend applies the config's limits; if it cannot, the
-    previous limits go back into the config (the cluster still runs with them)."""
+def cluster_resize_now(*, target_id: int, limits: dict) -> None:
+    """The resize task: the backend applies ``limits`` to the running cluster; the
+    config takes them once applied. A failure leaves the cluster, and its config, as they were."""
     target = ComputeTarget.objects.filter(pk=target_id).first()
     if target is None or target.state != TargetState.SUCCEEDED:
         return
@@ -381,19 +380,16 @@ def cluster_resize_now(*, target_id: int, previous: dict | None = None) -> None:
         target.save(update_fields=["activity", "updated_at"])
         push_target(target)
 
-    limits = {key: target.config.get(key) for key in NODE_LIMITS}
+    limits = {key: int(limits[key]) for key in NODE_LIMITS}
     try:
-        target.backend.resize(progress)
+        target.backend.resize(progress, **limits)
     except BackendError as exc:
-        if previous:
-            target.config = {**target.config, **previous}
-        reason = f"Resize failed: {exc.message} The cluster keeps {_limits_text(previous or limits)}."
+        reason = f"Resize failed: {exc.message} The cluster keeps {_limits_text(target.config)}."
     except Exception as exc:
         log.exception("Resizing target %s failed unexpectedly", target_id)
-        if previous:
-            target.config = {**target.config, **previous}
-        reason = f"Resize failed: unexpected {type(exc).__name__}."
+        reason = f"Resize failed: unexpected {type(exc).__name__}. The cluster keeps {_limits_text(target.config)}."
     else:
+        target.config = {**target.config, **limits}
         reason = f"Resized: {_limits_text(limits)}."
     target.activity = ""
     try:

@@ -51,8 +51,8 @@ def delete_target(target_id: int) -> None:
 
 
 @shared_task(ignore_result=True)
-def resize_cluster(target_id: int, previous: dict | None = None) -> None:
-    services.cluster_resize_now(target_id=target_id, previous=previous)
+def resize_cluster(target_id: int, limits: dict) -> None:
+    services.cluster_resize_now(target_id=target_id, limits=limits)
 
 
 @shared_task(ignore_result=True)

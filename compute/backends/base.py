@@ -160,8 +160,9 @@ class Backend:
     def deprovision(self, progress: Progress) -> None:
         """Release what provision() made. Attached targets own nothing."""
 
-    def resize(self, progress: Progress) -> None:
-        """Apply ``target.config``'s new node limits to the running target."""
+    def resize(self, progress: Progress, *, min_nodes: int, max_nodes: int, idle_seconds: int) -> None:
+        """Apply new node limits to the running target (see can_resize()); the caller
+        saves them in the config once this returns."""
         raise NotImplementedError(f"{self.label} targets cannot be resized.")
 
     def stop(self, progress: Progress) -> None:

@@ -246,8 +246,8 @@ class CreatedSlurm(SlurmRunnerMixin, SlurmBackend):
     def deprovision(self, progress):
         self.cluster.deprovision(progress)
 
-    def resize(self, progress):
-        self.cluster.resize(progress)
+    def resize(self, progress, *, min_nodes, max_nodes, idle_seconds):
+        self.cluster.resize(progress, min_nodes=min_nodes, max_nodes=max_nodes, idle_seconds=idle_seconds)
 
     def check(self, progress):
         progress("Discovering Slurm in the head container")

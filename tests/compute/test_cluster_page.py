@@ -93,27 +93,27 @@ def test_an_attached_cluster_has_no_resize_form(team, login):
     assert "login.example" in page
 
 
-def test_resize_saves_the_limits_and_queues_the_task(
-    team, login, cluster, django_capture_on_commit_callbacks
+def test_resize_queues_the_task_with_the_new_limits(
+    team, login, cluster, monkeypatch, django_capture_on_commit_callbacks
 ):
-    with django_capture_on_commit_callbacks() as callbacks:
+    from compute import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.resize_cluster, "delay", lambda *args: queued.append(args))
+    with django_capture_on_commit_callbacks(execute=True):
         response = login(team.contributor).post(
             f"/compute/{cluster.name}/resize/",
             {"min_nodes": "1", "max_nodes": "6", "idle_seconds": "120"},
             HTTP_HX_REQUEST="true",
         )
     assert response.status_code == 204
+    assert queued == [(cluster.pk, {"min_nodes": 1, "max_nodes": 6, "idle_seconds": 120})]
     cluster.refresh_from_db()
-    assert (cluster.config["min_nodes"], cluster.config["max_nodes"], cluster.config["idle_seconds"]) == (
-        1,
-        6,
-        120,
-    )
+    assert cluster.config["max_nodes"] == 4  # saved once the cluster has them
     assert cluster.activity == "Queued for a resize"
     assert TargetEvent.objects.filter(
         target=cluster, reason__startswith="Resize requested: 1 to 6 nodes"
     ).exists()
-    assert callbacks  # the task goes to the queue once the transaction commits
 
 
 def test_resize_form_says_what_is_wrong(team, login, cluster):
@@ -136,32 +136,37 @@ def test_a_reader_cannot_resize(team, login, cluster):
     assert response.status_code == 403
 
 
-def test_the_resize_task_applies_or_restores(team, cluster, monkeypatch):
+def test_the_resize_task_applies_the_limits_or_keeps_the_old_ones(team, cluster, monkeypatch):
     from compute.backends.base import BackendError
     from compute.backends.slurm import CreatedSlurm
 
-    steps = []
-    monkeypatch.setattr(CreatedSlurm, "resize", lambda self, progress: progress("Rewriting slurm.conf"))
-    services.cluster_resize(target=cluster, user=team.owner, min_nodes=1, max_nodes=3, idle_seconds=60)
+    applied = []
+
+    def resize(self, progress, **limits):
+        progress("Writing the new slurm.conf in the head")
+        applied.append(limits)
+
+    monkeypatch.setattr(CreatedSlurm, "resize", resize)
     services.cluster_resize_now(
-        target_id=cluster.pk, previous={"min_nodes": 0, "max_nodes": 4, "idle_seconds": 300}
+        target_id=cluster.pk, limits={"min_nodes": 1, "max_nodes": 3, "idle_seconds": 60}
     )
     cluster.refresh_from_db()
+    assert applied == [{"min_nodes": 1, "max_nodes": 3, "idle_seconds": 60}]
     assert cluster.activity == "" and cluster.config["max_nodes"] == 3
     assert cluster.events.first().reason == "Resized: 1 to 3 nodes, released after 60 s idle."
 
-    def fails(self, progress):
-        steps.append("tried")
+    def fails(self, progress, **limits):
         raise BackendError("scontrol reconfigure failed.")
 
     monkeypatch.setattr(CreatedSlurm, "resize", fails)
-    services.cluster_resize(target=cluster, user=team.owner, min_nodes=2, max_nodes=5, idle_seconds=60)
     services.cluster_resize_now(
-        target_id=cluster.pk, previous={"min_nodes": 1, "max_nodes": 3, "idle_seconds": 60}
+        target_id=cluster.pk, limits={"min_nodes": 2, "max_nodes": 5, "idle_seconds": 60}
     )
     cluster.refresh_from_db()
-    assert steps == ["tried"] and cluster.config["max_nodes"] == 3
-    assert cluster.events.first().reason.startswith("Resize failed: scontrol reconfigure failed.")
+    assert cluster.config["max_nodes"] == 3 and cluster.activity == ""
+    assert cluster.events.first().reason == (
+        "Resize failed: scontrol reconfigure failed. The cluster keeps 1 to 3 nodes, released after 60 s idle."
+    )
 
 
 @pytest.mark.parametrize(
