@@ -61,3 +61,9 @@ def default_resize_form(form, target):
     from ..backends.slurm_forms import ClusterResizeForm
 
     return ClusterResizeForm(initial={k: target.config.get(k) for k in ClusterResizeForm.base_fields})
+
+
+@register.filter
+def price(value) -> str:
+    """Decimal("0.2500") → "0.25", Decimal("10.0000") → "10"."""
+    return "" if value is None else f"{value.normalize():f}"

@@ -42,6 +42,7 @@ def test_owner_adds_changes_and_deletes_a_size(team, login):
     assert response.status_code == 302
     size = NodeSize.objects.get(workspace=team.workspace, name="fat")
     assert (size.cpu_cores, size.memory_gb, str(size.hourly_price)) == (2, 8, "0.2500")
+    assert "<td>0.25</td>" in client.get("/workspace/settings/node-sizes/").content.decode()
     response = client.post(f"/workspace/settings/node-sizes/{size.pk}/", {**SIZE, "memory_gb": "12"})
     assert response.status_code == 302
     size.refresh_from_db()

@@ -182,3 +182,20 @@ def test_submit_page_asks_nodes_and_partition_for_a_cluster_only(
     screenshot("run-submit-cluster")
     page.select_option("#id_target", str(other.pk))
     expect(page.locator("#id_partition")).to_have_value("")  # hpc's partition is not site's
+
+
+def test_owner_adds_a_node_size_and_the_create_form_offers_it(page, live_portal, team, sign_in, screenshot):
+    make_engine(team.workspace)
+    sign_in(team.owner)
+    page.goto(f"{live_portal}/workspace/settings/")
+    page.click("#workspace-node-sizes")
+    expect(page.locator("#node-sizes")).to_contain_text("gpu-small")
+    page.fill("#id_name", "fat")
+    page.fill("#id_cpu_cores", "2")
+    page.fill("#id_memory_gb", "8")
+    page.fill("#id_hourly_price", "0.25")
+    page.get_by_role("button", name="Add").click()
+    expect(page.locator("#node-sizes")).to_contain_text("fat")
+    screenshot("node-sizes")
+    page.goto(f"{live_portal}/compute/add/?kind=slurm&mode=create")
+    expect(page.locator("#id_size")).to_contain_text("fat — 2 cores, 8 GB")
