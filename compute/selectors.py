@@ -73,10 +73,14 @@ CHART_SAMPLES = 500  # the newest samples drawn
 TABLE_SAMPLES = 30  # the newest samples in the chart's table view
 
 
+def node_sizes(workspace):
+    """The sizes a cluster can be made in here: the installation's and the workspace's own."""
+    return NodeSize.objects.filter(Q(workspace=None) | Q(workspace=workspace))
+
+
 def node_size_list(*, workspace) -> list:
     """The installation's sizes, then the workspace's own."""
-    sizes = NodeSize.objects.filter(Q(workspace=None) | Q(workspace=workspace))
-    return sorted(sizes, key=lambda s: s.workspace_id is not None)
+    return sorted(node_sizes(workspace), key=lambda s: s.workspace_id is not None)
 
 
 def node_summary(target) -> str:
@@ -101,7 +105,6 @@ def cluster_view(target) -> dict:
     samples = list(ClusterSample.objects.filter(target=target).order_by("-at")[:CHART_SAMPLES])[::-1]
     return {
         "nodes": nodes,
-        "counts": node_counts_of(nodes),
         "summary": node_summary(target),
         "chart": _chart(samples, target),
         "table": [

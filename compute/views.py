@@ -263,10 +263,9 @@ def _package_index_page(request, *, owner, back, target=None):
 def node_sizes(request, pk=None):
     """The sizes clusters are made in: the installation's (read-only here) and the
     workspace's own, which owners add, change (``pk``) and delete."""
-    sizes = selectors.node_size_list(workspace=request.workspace)
     editing = None
     if pk is not None:
-        editing = next((s for s in sizes if s.pk == pk and s.workspace_id == request.workspace.pk), None)
+        editing = NodeSize.objects.filter(pk=pk, workspace=request.workspace).first()
         if editing is None:
             raise Http404("No such size of this workspace.")
     form = NodeSizeForm(request.POST or None, instance=editing, workspace=request.workspace)
@@ -283,7 +282,7 @@ def node_sizes(request, pk=None):
     return render(
         request,
         "compute/node_sizes.html",
-        {"sizes": sizes, "form": form, "editing": editing},
+        {"sizes": selectors.node_size_list(workspace=request.workspace), "form": form, "editing": editing},
         status=400 if form.errors else 200,
     )
 

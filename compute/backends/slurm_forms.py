@@ -4,10 +4,10 @@ resize form, and what the pages ask of a cluster (``ClusterPages``)."""
 import copy
 
 from django import forms
-from django.db.models import Q
 
 from ..forms import TargetForm
 from ..models import NodeSize
+from ..selectors import node_sizes
 from .docker_forms import ContainerLimitsForm
 from .ssh import SSHConfigForm
 
@@ -57,11 +57,6 @@ def node_limits_errors(*, min_nodes, max_nodes, idle_seconds) -> dict[str, str]:
             f"At least {MIN_IDLE_SECONDS} s: a node needs time to start before it may be released."
         )
     return errors
-
-
-def node_sizes(workspace):
-    """The sizes offered here: the installation's and the workspace's own."""
-    return NodeSize.objects.filter(Q(workspace=None) | Q(workspace=workspace))
 
 
 def node_size(workspace, name: str) -> NodeSize | None:

@@ -94,3 +94,12 @@ def test_admin_lists_sizes_for_superusers_only(team, login):
         "/admin/compute/nodesize/add/", {"name": "xl", "cpu_cores": "8", "memory_gb": "32", "gpus": "0"}
     )
     assert response.status_code == 302 and NodeSize.objects.filter(name="xl", workspace=None).exists()
+
+
+def test_a_refused_change_shows_the_stored_size_in_the_table(team, login):
+    size = own_size(team)
+    make_engine(team.workspace)
+    make_cluster(team.workspace, "hpc", size="fat")
+    page = login(team.owner).post(f"/workspace/settings/node-sizes/{size.pk}/", {**SIZE, "cpu_cores": "6"})
+    row = page.content.decode().split(f'id="node-size-{size.pk}"')[1].split("</tr>")[0]
+    assert "<td>2</td>" in row and "<td>6</td>" not in row
