@@ -4,6 +4,7 @@ from compute.models import ComputeTarget
 
 from .models import Sweep
 from .selectors import runnable_targets
+from .services import MAX_PROCESSES_PER_NODE, MAX_RUN_NODES
 
 
 class RunSubmitForm(forms.Form):
@@ -60,7 +61,7 @@ class RunSubmitForm(forms.Form):
         label="Nodes",
         required=False,
         min_value=1,
-        max_value=64,
+        max_value=MAX_RUN_NODES,
         initial=1,
         help_text="The script runs on each (srun).",
     )
@@ -68,7 +69,7 @@ class RunSubmitForm(forms.Form):
         label="Processes per node",
         required=False,
         min_value=1,
-        max_value=128,
+        max_value=MAX_PROCESSES_PER_NODE,
         initial=1,
         help_text="Each gets its RANK, LOCAL_RANK and WORLD_SIZE.",
     )
