@@ -6,7 +6,13 @@ from django.contrib.auth import get_user_model
 
 from compute.models import NodeSize
 
-from .clusters import make_cluster, make_engine
+from .clusters import make_cluster, make_engine, seed_sizes
+
+
+@pytest.fixture(autouse=True)
+def seeded(db):
+    seed_sizes()
+
 
 SIZE = {"name": "fat", "cpu_cores": "2", "memory_gb": "8", "gpus": "0", "hourly_price": "0.25"}
 

@@ -89,6 +89,7 @@ def test_cluster_page_nodes_chart_queue_live(page, live_portal, team, sign_in, s
     expect(page.locator(f"#target-{cluster.pk}-summary")).to_have_text(
         "2 busy · 1 idle · 1 preparing · 1 unusable (max 4)"
     )
+    screenshot("cluster-list-row")
     page.goto(f"{live_portal}/compute/{cluster.name}/")
     nodes = page.locator(f"#target-{cluster.pk}-nodes")
     expect(nodes).to_contain_text("Container exited (137) under a running job")
