@@ -120,6 +120,13 @@ def test_cluster_page_nodes_chart_queue_live(page, live_portal, team, sign_in, s
     )
     expect(page.locator(f"#target-{cluster.pk}-queue")).not_to_contain_text("Resources")
     expect(page.locator(f"#target-{cluster.pk}-node-table")).to_contain_text("3")
+    page.wait_for_function(  # the chart redrew from the pushed data: 3 running at the end
+        f"""() => {{
+          const chart = Chart.getChart(document.getElementById('target-{cluster.pk}-node-chart'));
+          const running = chart.data.datasets.find((d) => d.label === 'Running');
+          return running && running.data[running.data.length - 1].y === 3;
+        }}"""
+    )
 
     page.goto(f"{live_portal}/runs/{waiting.pk}/")
     expect(page.locator(f"#run-{waiting.pk}-status")).to_contain_text("Queued in dedicated, position 1 of 2")
