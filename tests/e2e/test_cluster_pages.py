@@ -8,7 +8,7 @@ import pytest
 from django.db import transaction
 from playwright.sync_api import expect
 
-from compute.live import push_cluster
+from compute.live import push_cluster, push_target
 from compute.models import ComputeNode, NodeState
 from runs.live import push_log
 from runs.models import RunLogChunk, RunStatus
@@ -125,6 +125,20 @@ def test_cluster_page_nodes_chart_queue_live(page, live_portal, team, sign_in, s
           const chart = Chart.getChart(document.getElementById('target-{cluster.pk}-node-chart'));
           const running = chart.data.datasets.find((d) => d.label === 'Running');
           return running && running.data[running.data.length - 1].y === 3;
+        }}"""
+    )
+
+    # A state change re-renders the whole status part: the new canvas gets a chart of its own.
+    page.evaluate(f"document.getElementById('target-{cluster.pk}-node-chart').dataset.old = '1'")
+    with transaction.atomic():
+        cluster.activity = "Rewriting slurm.conf"
+        cluster.save(update_fields=["activity"])
+        push_target(cluster)
+    expect(page.locator(f"#target-{cluster.pk}-activity")).to_contain_text("Rewriting slurm.conf")
+    page.wait_for_function(
+        f"""() => {{
+          const canvas = document.getElementById('target-{cluster.pk}-node-chart');
+          return !canvas.dataset.old && Chart.getChart(canvas) !== undefined;
         }}"""
     )
 
