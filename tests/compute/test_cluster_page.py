@@ -215,3 +215,11 @@ def test_nodes_in_natural_order_and_run_ids_as_text(team, cluster):
     view = cluster_view(cluster)
     assert [n.name for n in view["nodes"]] == ["node1", "node2", "node10"]
     assert view["queue"][0]["run"] == run and view["queue"][0]["of"] == 1
+
+
+def test_a_long_queue_shows_its_first_200_jobs(team, login, cluster):
+    cluster.observed = {"queue": [queue_entry(i, position=i, of=250) for i in range(1, 251)]}
+    cluster.save()
+    page = login(team.reader).get(f"/compute/{cluster.name}/").content.decode()
+    assert f'id="target-{cluster.pk}-job-200"' in page and f'id="target-{cluster.pk}-job-201"' not in page
+    assert "The first 200 of 250 jobs." in page
