@@ -223,3 +223,15 @@ def test_a_long_queue_shows_its_first_200_jobs(team, login, cluster):
     page = login(team.reader).get(f"/compute/{cluster.name}/").content.decode()
     assert f'id="target-{cluster.pk}-job-200"' in page and f'id="target-{cluster.pk}-job-201"' not in page
     assert "The first 200 of 250 jobs." in page
+
+
+@pytest.mark.parametrize("origin", [Origin.CREATED, Origin.ATTACHED])
+@pytest.mark.parametrize("state", ["Creating", "Attaching", "Failed", "Deleting"])
+def test_the_page_renders_before_anything_was_observed(team, login, origin, state):
+    make_engine(team.workspace)
+    target = make_cluster(team.workspace, "fresh", origin=origin, state=state)
+    target.capabilities = {}
+    target.save()
+    response = login(team.reader).get(f"/compute/{target.name}/")
+    assert response.status_code == 200
+    assert "No jobs queued or running." in response.content.decode()
