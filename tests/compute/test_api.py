@@ -410,6 +410,9 @@ def test_only_an_owner_re_pins_a_changed_host_key(team, api, vm):
 
 
 def test_sizes_come_from_the_engines_the_create_forms_offer(team, api, engine):
+    from tests.compute.clusters import seed_sizes
+
+    seed_sizes()
     client = api(team.reader)
     assert client.get("/sizes/").json() == []
     engine("engine1", cpus=4, memory_mb=int(15.7 * 1024))
