@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from .live import push_queue, push_run
 from .models import Run, RunStatus
+from .usage import close_allocations
 
 log = logging.getLogger(__name__)
 
@@ -265,6 +266,7 @@ def finish_run(
                 "lease_expires_at",
             ]
         )
+        close_allocations(locked, locked.ended_at)
         push_run(locked)
         if locked.parent_id:
             from .sweeps.orchestrator import queue_advance

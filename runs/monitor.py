@@ -18,7 +18,7 @@ from django.utils import timezone
 from compute.backends.base import BackendError
 from compute.backends.runner import READ_LIMIT
 
-from . import failures, snapshots
+from . import failures, snapshots, usage
 from .lease import finish_run, update_run
 from .live import push_log, push_run
 from .metrics_lines import parse_metrics, store_records
@@ -310,6 +310,8 @@ def store_readings(items: list[tuple[RunFollower, Reading]], owner: str) -> list
             Run.objects.bulk_update([row for row, *_ in updated], RUN_FIELDS)
         for row, fields, *_ in changed:
             row.save(update_fields=[*RUN_FIELDS, *fields])
+            if fields.get("status") == RunStatus.RUNNING or "running_at" in fields:
+                usage.open_allocation(row, fields.get("running_at"))
         for row, fields, run_chunks, run_metrics in updated + changed:
             push_log(row.pk, run_chunks, run_metrics)
             if fields:
