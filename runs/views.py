@@ -16,7 +16,7 @@ from portal.access import can_change, member_required
 from portal.models import Role
 from portal.streaming import streamed_response
 
-from . import downloads, selectors, services
+from . import downloads, selectors, services, system_samples
 from .environment_files import detect_environment
 from .forms import RunSubmitForm, SweepForm
 from .models import TERMINAL, Experiment, RunLogChunk, Snapshot, Sweep
@@ -230,6 +230,7 @@ def run_detail(request, pk):
             "rerun_targets": selectors.runnable_targets(workspace=request.workspace).order_by("name"),
             "terminal_statuses": TERMINAL,
             "chart_prefix": f"run-{run.pk}",
+            "monitoring": system_samples.summary(run),
         },
     )
 
