@@ -27,6 +27,9 @@ def push_run(run) -> None:
     """After commit, push the run's status block to its page, and its
     target's running/queued counts to the compute list."""
     broadcast(run_group(run.pk), "runs/run_detail.html#status", {"run": run})
+    from dashboard.live import push_now
+
+    push_now(run.workspace_id)
     if run.target_id:
         from compute.live import target_list_group
 

@@ -1,0 +1,207 @@
+"""The dashboard's other figures over a range: utilization, efficiency,
+queue waits and outcomes; and the "now" block. Scoped like usage.py
+(``workspaces``: a list of ids, or None for the whole installation)."""
+
+from django.db import connection
+from django.db.models import Count, F, FloatField, Q, Sum
+from django.db.models.functions import Cast, Substr
+from django.utils import timezone
+
+from compute.models import ComputeNode, ComputeTarget, NodeInterval
+from runs.models import Run, RunStatus, SystemSample
+
+from .db_functions import Epoch, Percentile
+from .ranges import Range
+from .usage import HOUR, allocations, node_availability, scoped, seconds_inside
+
+RUNNING = (RunStatus.RUNNING, RunStatus.FINALIZING, RunStatus.NOT_RESPONDING, RunStatus.CANCEL_REQUESTED)
+WAITING = (RunStatus.QUEUED, RunStatus.PREPARING)
+OUTCOMES = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELED, RunStatus.EARLY_STOPPED)
+TOP_REASONS = 5
+
+
+def now_state(workspaces, *, now=None) -> dict:
+    """Targets by state, nodes by state across clusters, runs running and
+    waiting, and the run that has waited longest."""
+    now = now or timezone.now()
+    targets = scoped(ComputeTarget.objects.all(), workspaces)
+    runs = scoped(Run.objects.all(), workspaces)
+    counts = runs.filter(status__in=[*RUNNING, *WAITING]).aggregate(
+        running=Count("pk", filter=Q(status__in=RUNNING)), waiting=Count("pk", filter=Q(status__in=WAITING))
+    )
+    oldest = (
+        runs.filter(status__in=WAITING, queued_at__isnull=False)
+        .select_related("target", "experiment")
+        .order_by("queued_at", "pk")
+        .first()
+    )
+    return {
+        "targets": _by_state(targets, ComputeTarget),
+        "nodes": _by_state(
+            scoped(ComputeNode.objects.all(), workspaces, "target__workspace_id"), ComputeNode
+        ),
+        "running": counts["running"],
+        "waiting": counts["waiting"],
+        "oldest": oldest,
+        "oldest_wait": (now - oldest.queued_at).total_seconds() if oldest else None,
+    }
+
+
+def _by_state(queryset, model) -> list[tuple[str, int]]:
+    labels = dict(model._meta.get_field("state").choices)
+    rows = queryset.values("state").annotate(n=Count("pk")).order_by("-n", "state")
+    return [(labels.get(row["state"], row["state"]), row["n"]) for row in rows]
+
+
+def utilization(workspaces, rng: Range, *, now=None) -> list[dict]:
+    """Per target: busy node-hours ÷ available node-hours. A cluster's
+    available time is the time its nodes were up (NodeInterval); any other
+    target counts as one node, available for the part of the range since it
+    was added."""
+    now = now or timezone.now()
+    busy = {
+        row["target_id"]: row["node_s"] or 0.0
+        for row in allocations(workspaces, rng)
+        .filter(target__isnull=False)
+        .values("target_id")
+        .annotate(node_s=Sum(seconds_inside(rng, now) * Cast(F("node_count"), FloatField())))
+        .order_by()
+    }
+    up = node_availability(workspaces, rng, now=now)
+    clusters = set(up) | set(
+        scoped(NodeInterval.objects.all(), workspaces, "target__workspace_id").values_list(
+            "target_id", flat=True
+        )
+    )
+    out = []
+    for target in scoped(ComputeTarget.objects.all(), workspaces).order_by("name", "pk"):
+        if target.pk in clusters:
+            available = up.get(target.pk, 0.0)
+        else:
+            since = max(rng.start, target.created_at)
+            available = max(0.0, (min(rng.end, now) - since).total_seconds())
+        used = busy.get(target.pk, 0.0)
+        if not used and not available:
+            continue
+        out.append(
+            {
+                "name": target.name,
+                "cluster": target.pk in clusters,
+                "busy_hours": used / HOUR,
+                "available_hours": available / HOUR,
+                "share": min(1.0, used / available) if available else None,
+            }
+        )
+    return out
+
+
+def efficiency(workspaces, rng: Range, group: str) -> list[dict]:
+    """GPU and CPU actually used ÷ held, from the system samples inside the
+    range, by user or experiment."""
+    field = {"user": "run__created_by__username", "experiment": "run__experiment__name"}[group]
+    seconds = F("seconds")
+    rows = (
+        scoped(
+            SystemSample.objects.filter(at__gt=rng.start, at__lte=rng.end), workspaces, "run__workspace_id"
+        )
+        .values(field)
+        .annotate(
+            sampled=Sum("seconds"),
+            cpu=Sum(F("cpu_cores") * seconds),
+            cpu_held=Sum(F("cpus_held") * seconds),
+            gpu=Sum(F("gpu_used") * seconds),
+            gpu_held=Sum(Cast("gpus_held", FloatField()) * seconds),
+        )
+        .order_by()
+    )
+    out = []
+    for row in rows:
+        out.append(
+            {
+                "name": row[field] or "(removed)",
+                "sampled_hours": (row["sampled"] or 0) / HOUR,
+                "cpu_share": row["cpu"] / row["cpu_held"] if row["cpu_held"] else None,
+                "gpu_share": (row["gpu"] or 0) / row["gpu_held"] if row["gpu_held"] else None,
+            }
+        )
+    out.sort(key=lambda r: (-r["sampled_hours"], r["name"]))
+    return out
+
+
+def queue_waits(workspaces, rng: Range) -> list[dict]:
+    """Wait from queued to running, p50 and p95, by cluster (target) and
+    partition, for runs that started running inside the range."""
+    started = scoped(
+        Run.objects.filter(running_at__gte=rng.start, running_at__lt=rng.end, queued_at__isnull=False),
+        workspaces,
+    )
+    wait = Epoch(F("running_at")) - Epoch(F("queued_at"))
+    keys = ("target__name", "partition")
+    if Percentile.supported_on(connection):
+        rows = (
+            started.values(*keys)
+            .annotate(runs=Count("pk"), p50=Percentile(wait, 0.5), p95=Percentile(wait, 0.95))
+            .order_by()
+        )
+        out = [dict(row) for row in rows]
+    else:  # SQLite has no percentile aggregate: the waits are sorted here
+        groups: dict[tuple, list[float]] = {}
+        for *key, seconds in started.annotate(wait=wait).values_list(*keys, "wait"):
+            groups.setdefault(tuple(key), []).append(seconds)
+        out = [
+            {
+                "target__name": k[0],
+                "partition": k[1],
+                "runs": len(v),
+                "p50": _cont(v, 0.5),
+                "p95": _cont(v, 0.95),
+            }
+            for k, v in groups.items()
+        ]
+    result = [
+        {
+            "name": row["target__name"] or "(detached)",
+            "partition": row["partition"] or "default",
+            "runs": row["runs"],
+            "p50": row["p50"],
+            "p95": row["p95"],
+        }
+        for row in out
+    ]
+    result.sort(key=lambda r: (-r["runs"], r["name"], r["partition"]))
+    return result
+
+
+def _cont(values: list[float], fraction: float) -> float:
+    """percentile_cont: linear between the two nearest ranks."""
+    values = sorted(values)
+    pos = (len(values) - 1) * fraction
+    low = int(pos)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (pos - low)
+
+
+def outcomes(workspaces, rng: Range) -> tuple[list[dict], list[dict]]:
+    """Runs that ended inside the range by outcome, and the most frequent failure reasons."""
+    ended = scoped(
+        Run.objects.filter(ended_at__gte=rng.start, ended_at__lt=rng.end, status__in=OUTCOMES), workspaces
+    )
+    labels = dict(RunStatus.choices)
+    counts = {row["status"]: row["n"] for row in ended.values("status").annotate(n=Count("pk")).order_by()}
+    by_status = [{"name": labels[s], "status": s, "runs": counts.get(s, 0)} for s in OUTCOMES]
+    reasons = (
+        ended.filter(status=RunStatus.FAILED)
+        .annotate(reason=Substr("error", 1, 120))
+        .values("failure_kind", "reason")
+        .annotate(runs=Count("pk"))
+        .order_by("-runs", "reason")[:TOP_REASONS]
+    )
+    top = [
+        {
+            "kind": row["failure_kind"] or "portal",
+            "reason": row["reason"] or "(no message)",
+            "runs": row["runs"],
+        }
+        for row in reasons
+    ]
+    return by_status, top

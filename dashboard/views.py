@@ -1,0 +1,80 @@
+import csv
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from portal.access import member_required
+from portal.models import Role, WorkspaceQuota
+from runs import quotas
+
+from . import figures, ranges, report
+from .forms import QuotaForm, RangeForm
+
+
+def _range(request) -> ranges.Range:
+    try:
+        return ranges.from_request(request.GET)
+    except ranges.RangeError as exc:
+        messages.error(request, str(exc))
+        return ranges.preset("24h")
+
+
+@member_required()
+def dashboard(request):
+    workspace = request.workspace
+    if request.htmx and request.GET.get("part") == "now":
+        return render(request, "dashboard/dashboard.html#now", {"now": figures.now_state([workspace.pk])})
+    rng = _range(request)
+    quota = WorkspaceQuota.objects.filter(workspace=workspace).first()
+    return render(
+        request,
+        "dashboard/dashboard.html",
+        {
+            "rng": rng,
+            "query": request.GET.urlencode(),
+            "now": figures.now_state([workspace.pk]),
+            "report": report.report([workspace.pk], rng),
+            "range_form": RangeForm(initial={"start": rng.start.date(), "end": rng.end.date()}),
+            "quota": quota,
+            "quota_form": QuotaForm(instance=quota, editable=request.membership.allows(Role.OWNER)),
+            "quota_warnings": quotas.warnings(workspace),
+        },
+    )
+
+
+@member_required()
+def table_csv(request, key):
+    """One of the page's tables as CSV, for the same range."""
+    if key not in report.TABLES:
+        raise Http404("No such table.")
+    rng = _range(request)
+    table = report.table(key, [request.workspace.pk], rng)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{request.workspace.slug}-{key}-{rng.name}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(table.columns)
+    for row in table.rows:
+        writer.writerow(["" if cell is None else _safe(cell) for cell in row])
+    return response
+
+
+def _safe(cell):
+    """A text cell a spreadsheet would run as a formula is quoted."""
+    if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@"):
+        return "'" + cell
+    return cell
+
+
+@require_POST
+@member_required(Role.OWNER)
+def quota_edit(request):
+    quota = WorkspaceQuota.objects.filter(workspace=request.workspace).first()
+    form = QuotaForm(request.POST, instance=quota or WorkspaceQuota(workspace=request.workspace))
+    if form.is_valid():
+        form.save()
+        messages.success(request, "Quotas saved: they apply to runs submitted from now on.")
+    else:
+        messages.error(request, "; ".join(f"{f}: {e[0]}" for f, e in form.errors.items()))
+    return redirect("usage-dashboard")
