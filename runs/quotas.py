@@ -94,7 +94,7 @@ def check_submit(*, workspace, target, node_count: int = 1) -> None:
         and use.month_gpu_hours >= float(quota.monthly_gpu_hours)
     ):
         raise QuotaExceeded(
-            f"The workspace's limit of {quota.monthly_gpu_hours:g} GPU-hours this month is used up: "
+            f"The workspace's limit of {float(quota.monthly_gpu_hours):g} GPU-hours this month is used up: "
             f"{use.month_gpu_hours:.1f} GPU-hours so far. Runs without GPUs can still be submitted."
         )
 
