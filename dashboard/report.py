@@ -169,6 +169,11 @@ TABLES = {
 }
 
 
+def by_workspace(rng: Range, *, now=None) -> Table:
+    """The installation's usage by workspace (the admin site's view only)."""
+    return usage_by("workspace", "Usage by workspace")(None, rng, now or timezone.now())
+
+
 def table(key: str, workspaces, rng: Range, *, now=None) -> Table:
     """One table by its key (KeyError for an unknown one)."""
     return TABLES[key](workspaces, rng, now or timezone.now())

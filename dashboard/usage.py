@@ -23,7 +23,12 @@ from .db_functions import Epoch
 from .ranges import Range
 
 HOUR = 3600.0
-GROUPS = {"user": "user__username", "experiment": "experiment__name", "target": "target__name"}
+GROUPS = {
+    "user": "user__username",
+    "experiment": "experiment__name",
+    "target": "target__name",
+    "workspace": "workspace__name",  # the admin's installation-wide view
+}
 
 
 def scoped(queryset, workspaces, field: str = "workspace_id"):
