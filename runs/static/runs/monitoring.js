@@ -22,7 +22,7 @@
         parsing: false,
         normalized: true,
         scales: {
-          x: { type: "linear", title: { display: true, text: "seconds since the first sample" } },
+          x: { type: "linear", title: { display: true, text: "seconds of sampling" } },
           y: { beginAtZero: true, title: { display: true, text: yTitle }, ...options.y },
         },
         plugins: { legend: { display: true, labels: { boxWidth: 12 } } },
