@@ -12,7 +12,7 @@ from runs.models import Run, RunStatus, SystemSample
 
 from .db_functions import Epoch, Percentile
 from .ranges import Range
-from .usage import HOUR, allocations, node_availability, scoped, seconds_inside
+from .usage import HOUR, node_availability, scoped
 
 RUNNING = (RunStatus.RUNNING, RunStatus.FINALIZING, RunStatus.NOT_RESPONDING, RunStatus.CANCEL_REQUESTED)
 WAITING = (RunStatus.QUEUED, RunStatus.PREPARING)
@@ -53,25 +53,18 @@ def _by_state(queryset, model) -> list[tuple[str, int]]:
     return [(labels.get(row["state"], row["state"]), row["n"]) for row in rows]
 
 
-def utilization(workspaces, rng: Range, *, now=None) -> list[dict]:
-    """Per target: busy node-hours ÷ available node-hours. A cluster's
-    available time is the time its nodes were up (NodeInterval); any other
-    target counts as one node, available for the part of the range since it
-    was added."""
+def utilization(workspaces, rng: Range, busy: dict[int, float], *, now=None) -> list[dict]:
+    """Per target: busy node-hours (``busy``: node-seconds by target, from
+    usage.UsageRows) ÷ available node-hours. A cluster's available time is
+    the time its nodes were up (NodeInterval); any other target counts as
+    one node, available for the part of the range since it was added."""
     now = now or timezone.now()
-    busy = {
-        row["target_id"]: row["node_s"] or 0.0
-        for row in allocations(workspaces, rng)
-        .filter(target__isnull=False)
-        .values("target_id")
-        .annotate(node_s=Sum(seconds_inside(rng, now) * Cast(F("node_count"), FloatField())))
-        .order_by()
-    }
     up = node_availability(workspaces, rng, now=now)
     clusters = set(up) | set(
-        scoped(NodeInterval.objects.all(), workspaces, "target__workspace_id").values_list(
-            "target_id", flat=True
-        )
+        scoped(NodeInterval.objects.all(), workspaces, "target__workspace_id")
+        .values_list("target_id", flat=True)
+        .distinct()
+        .order_by()
     )
     out = []
     for target in scoped(ComputeTarget.objects.all(), workspaces).order_by("name", "pk"):
@@ -95,37 +88,56 @@ def utilization(workspaces, rng: Range, *, now=None) -> list[dict]:
     return out
 
 
-def efficiency(workspaces, rng: Range, group: str) -> list[dict]:
+class Efficiency:
     """GPU and CPU actually used ÷ held, from the system samples inside the
-    range, by user or experiment."""
-    field = {"user": "run__created_by__username", "experiment": "run__experiment__name"}[group]
-    seconds = F("seconds")
-    rows = (
-        scoped(
-            SystemSample.objects.filter(at__gt=rng.start, at__lte=rng.end), workspaces, "run__workspace_id"
+    range: one grouped pass (by user and experiment), summed up by either."""
+
+    def __init__(self, workspaces, rng: Range):
+        seconds = F("seconds")
+        self.rows = list(
+            scoped(
+                SystemSample.objects.filter(at__gt=rng.start, at__lte=rng.end),
+                workspaces,
+                "run__workspace_id",
+            )
+            .values("run__created_by_id", "run__experiment_id")
+            .annotate(
+                sampled=Sum("seconds"),
+                cpu=Sum(F("cpu_cores") * seconds),
+                cpu_held=Sum(F("cpus_held") * seconds),
+                gpu=Sum(F("gpu_used") * seconds),
+                gpu_held=Sum(Cast("gpus_held", FloatField()) * seconds),
+            )
+            .order_by()
         )
-        .values(field)
-        .annotate(
-            sampled=Sum("seconds"),
-            cpu=Sum(F("cpu_cores") * seconds),
-            cpu_held=Sum(F("cpus_held") * seconds),
-            gpu=Sum(F("gpu_used") * seconds),
-            gpu_held=Sum(Cast("gpus_held", FloatField()) * seconds),
-        )
-        .order_by()
-    )
-    out = []
-    for row in rows:
-        out.append(
+
+    def by(self, group: str) -> list[dict]:
+        from .usage import _names
+
+        key = {"user": "run__created_by_id", "experiment": "run__experiment_id"}[group]
+        sums: dict = {}
+        for row in self.rows:
+            acc = sums.setdefault(
+                row[key], dict.fromkeys(("sampled", "cpu", "cpu_held", "gpu", "gpu_held"), 0.0)
+            )
+            for name in acc:
+                acc[name] += row[name] or 0.0
+        names = _names(group, [k for k in sums if k is not None])
+        out = [
             {
-                "name": row[field] or "(removed)",
-                "sampled_hours": (row["sampled"] or 0) / HOUR,
-                "cpu_share": row["cpu"] / row["cpu_held"] if row["cpu_held"] else None,
-                "gpu_share": (row["gpu"] or 0) / row["gpu_held"] if row["gpu_held"] else None,
+                "name": names.get(k, "(removed)"),
+                "sampled_hours": v["sampled"] / HOUR,
+                "cpu_share": v["cpu"] / v["cpu_held"] if v["cpu_held"] else None,
+                "gpu_share": v["gpu"] / v["gpu_held"] if v["gpu_held"] else None,
             }
-        )
-    out.sort(key=lambda r: (-r["sampled_hours"], r["name"]))
-    return out
+            for k, v in sums.items()
+        ]
+        out.sort(key=lambda r: (-r["sampled_hours"], r["name"]))
+        return out
+
+
+def efficiency(workspaces, rng: Range, group: str) -> list[dict]:
+    return Efficiency(workspaces, rng).by(group)
 
 
 def queue_waits(workspaces, rng: Range) -> list[dict]:
@@ -136,7 +148,7 @@ def queue_waits(workspaces, rng: Range) -> list[dict]:
         workspaces,
     )
     wait = Epoch(F("running_at")) - Epoch(F("queued_at"))
-    keys = ("target__name", "partition")
+    keys = ("target_id", "partition")
     if Percentile.supported_on(connection):
         rows = (
             started.values(*keys)
@@ -150,7 +162,7 @@ def queue_waits(workspaces, rng: Range) -> list[dict]:
             groups.setdefault(tuple(key), []).append(seconds)
         out = [
             {
-                "target__name": k[0],
+                "target_id": k[0],
                 "partition": k[1],
                 "runs": len(v),
                 "p50": _cont(v, 0.5),
@@ -158,9 +170,12 @@ def queue_waits(workspaces, rng: Range) -> list[dict]:
             }
             for k, v in groups.items()
         ]
+    from .usage import _names
+
+    names = _names("target", [row["target_id"] for row in out if row["target_id"]])
     result = [
         {
-            "name": row["target__name"] or "(detached)",
+            "name": names.get(row["target_id"], "(detached)"),
             "partition": row["partition"] or "default",
             "runs": row["runs"],
             "p50": row["p50"],
@@ -181,22 +196,31 @@ def _cont(values: list[float], fraction: float) -> float:
     return values[low] + (values[high] - values[low]) * (pos - low)
 
 
-def outcomes(workspaces, rng: Range) -> tuple[list[dict], list[dict]]:
-    """Runs that ended inside the range by outcome, and the most frequent failure reasons."""
-    ended = scoped(
+def _ended(workspaces, rng: Range):
+    return scoped(
         Run.objects.filter(ended_at__gte=rng.start, ended_at__lt=rng.end, status__in=OUTCOMES), workspaces
     )
+
+
+def outcomes(workspaces, rng: Range) -> list[dict]:
+    """Runs that ended inside the range, by outcome."""
     labels = dict(RunStatus.choices)
-    counts = {row["status"]: row["n"] for row in ended.values("status").annotate(n=Count("pk")).order_by()}
-    by_status = [{"name": labels[s], "status": s, "runs": counts.get(s, 0)} for s in OUTCOMES]
+    rows = _ended(workspaces, rng).values("status").annotate(n=Count("pk")).order_by()
+    counts = {row["status"]: row["n"] for row in rows}
+    return [{"name": labels[s], "status": s, "runs": counts.get(s, 0)} for s in OUTCOMES]
+
+
+def failure_reasons(workspaces, rng: Range) -> list[dict]:
+    """The most frequent reasons among the failed runs that ended inside the range."""
     reasons = (
-        ended.filter(status=RunStatus.FAILED)
+        _ended(workspaces, rng)
+        .filter(status=RunStatus.FAILED)
         .annotate(reason=Substr("error", 1, 120))
         .values("failure_kind", "reason")
         .annotate(runs=Count("pk"))
         .order_by("-runs", "reason")[:TOP_REASONS]
     )
-    top = [
+    return [
         {
             "kind": row["failure_kind"] or "portal",
             "reason": row["reason"] or "(no message)",
@@ -204,4 +228,3 @@ def outcomes(workspaces, rng: Range) -> tuple[list[dict], list[dict]]:
         }
         for row in reasons
     ]
-    return by_status, top

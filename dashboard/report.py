@@ -2,6 +2,8 @@
 table), the CSV export and the admin's installation-wide view."""
 
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
 
 from django.utils import timezone
 
@@ -33,6 +35,24 @@ class Table:
         return self
 
 
+@dataclass
+class Context:
+    """What every table of one report shares: its scope, range and moment,
+    and the one grouped pass over the range's allocations."""
+
+    workspaces: list[int] | None
+    rng: Range
+    now: datetime
+
+    @cached_property
+    def usage(self) -> usage.UsageRows:
+        return usage.UsageRows(self.workspaces, self.rng, now=self.now)
+
+    @cached_property
+    def efficiency(self) -> figures.Efficiency:
+        return figures.Efficiency(self.workspaces, self.rng)
+
+
 def _r(value, digits=2):
     return None if value is None else round(value, digits)
 
@@ -41,22 +61,22 @@ def _pct(share):
     return None if share is None else round(share * 100, 1)
 
 
-def usage_over_time(workspaces, rng: Range, now) -> Table:
+def usage_over_time(ctx: Context) -> Table:
     table = Table(
         "usage-over-time",
-        f"Usage per {rng.unit}",
+        f"Usage per {ctx.rng.unit}",
         ["Start", "CPU-core-hours", "GPU-hours", "Node-hours"],
         [
             [b["label"], _r(b["cpu_hours"]), _r(b["gpu_hours"]), _r(b["node_hours"])]
-            for b in usage.usage_series(workspaces, rng, now=now)
+            for b in usage.usage_series(ctx.workspaces, ctx.rng, now=ctx.now)
         ],
     )
     return table.chart_from("bar", 0, [1, 2, 3], all_rows=True)
 
 
 def usage_by(group: str, title: str):
-    def build(workspaces, rng: Range, now) -> Table:
-        rows = usage.usage_by(workspaces, rng, group, now=now)
+    def build(ctx: Context) -> Table:
+        rows = ctx.usage.by(group)
         table = Table(
             f"usage-by-{group}",
             title,
@@ -71,8 +91,8 @@ def usage_by(group: str, title: str):
     return build
 
 
-def utilization(workspaces, rng: Range, now) -> Table:
-    rows = figures.utilization(workspaces, rng, now=now)
+def utilization(ctx: Context) -> Table:
+    rows = figures.utilization(ctx.workspaces, ctx.rng, ctx.usage.node_seconds_by_target(), now=ctx.now)
     table = Table(
         "utilization",
         "Utilization per target and cluster",
@@ -93,8 +113,8 @@ def utilization(workspaces, rng: Range, now) -> Table:
 
 
 def efficiency(group: str, title: str):
-    def build(workspaces, rng: Range, now) -> Table:
-        rows = figures.efficiency(workspaces, rng, group)
+    def build(ctx: Context) -> Table:
+        rows = ctx.efficiency.by(group)
         table = Table(
             f"efficiency-by-{group}",
             title,
@@ -107,8 +127,8 @@ def efficiency(group: str, title: str):
     return build
 
 
-def queue(workspaces, rng: Range, now) -> Table:
-    rows = figures.queue_waits(workspaces, rng)
+def queue(ctx: Context) -> Table:
+    rows = figures.queue_waits(ctx.workspaces, ctx.rng)
     table = Table(
         "queue-waits",
         "Queue wait by cluster and partition",
@@ -121,8 +141,8 @@ def queue(workspaces, rng: Range, now) -> Table:
     return table
 
 
-def outcomes(workspaces, rng: Range, now) -> Table:
-    by_status, _ = figures.outcomes(workspaces, rng)
+def outcomes(ctx: Context) -> Table:
+    by_status = figures.outcomes(ctx.workspaces, ctx.rng)
     table = Table(
         "outcomes",
         "Outcomes of runs that ended",
@@ -132,8 +152,8 @@ def outcomes(workspaces, rng: Range, now) -> Table:
     return table.chart_from("doughnut", 0, [1])
 
 
-def failure_reasons(workspaces, rng: Range, now) -> Table:
-    _, top = figures.outcomes(workspaces, rng)
+def failure_reasons(ctx: Context) -> Table:
+    top = figures.failure_reasons(ctx.workspaces, ctx.rng)
     return Table(
         "failure-reasons",
         "Top failure reasons",
@@ -142,8 +162,8 @@ def failure_reasons(workspaces, rng: Range, now) -> Table:
     )
 
 
-def cost(workspaces, rng: Range, now) -> Table:
-    rows = [r for r in usage.usage_by(workspaces, rng, "target", now=now) if r["cost"] is not None]
+def cost(ctx: Context) -> Table:
+    rows = [r for r in ctx.usage.by("target") if r["cost"] is not None]
     table = Table(
         "cost",
         "Cost by target",
@@ -171,19 +191,19 @@ TABLES = {
 
 def by_workspace(rng: Range, *, now=None) -> Table:
     """The installation's usage by workspace (the admin site's view only)."""
-    return usage_by("workspace", "Usage by workspace")(None, rng, now or timezone.now())
+    return usage_by("workspace", "Usage by workspace")(Context(None, rng, now or timezone.now()))
 
 
 def table(key: str, workspaces, rng: Range, *, now=None) -> Table:
     """One table by its key (KeyError for an unknown one)."""
-    return TABLES[key](workspaces, rng, now or timezone.now())
+    return TABLES[key](Context(workspaces, rng, now or timezone.now()))
 
 
 def report(workspaces, rng: Range, *, now=None) -> dict:
     """Everything the page shows for the range."""
-    now = now or timezone.now()
+    ctx = Context(workspaces, rng, now or timezone.now())
     return {
-        "totals": usage.usage_totals(workspaces, rng, now=now),
+        "totals": ctx.usage.totals(),
         # by key with underscores, as templates read them
-        "tables": {key.replace("-", "_"): build(workspaces, rng, now) for key, build in TABLES.items()},
+        "tables": {key.replace("-", "_"): build(ctx) for key, build in TABLES.items()},
     }

@@ -145,6 +145,9 @@ class Run(models.Model):
                 fields=["workspace", "-id"], name="run_workspace_newest"
             ),  # the run list, newest first
             models.Index(fields=["status", "lease_expires_at"]),
+            # The usage dashboard: runs that ended, or started running, in a range.
+            models.Index(fields=["workspace", "ended_at"], name="run_workspace_ended"),
+            models.Index(fields=["workspace", "running_at"], name="run_workspace_running"),
         ]
 
     def __str__(self):

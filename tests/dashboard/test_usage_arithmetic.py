@@ -1,7 +1,7 @@
 """Usage arithmetic on constructed intervals (runs on PostgreSQL and, with
 DATABASE_URL=sqlite:///…, on SQLite: the aggregates are the database's)."""
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -173,3 +173,43 @@ def test_node_availability_sums_up_time_inside_the_range(team):
     assert usage.node_availability([team.workspace.pk], window(0, 10), now=at(8)) == {
         cluster.pk: pytest.approx((2 + 3) * 3600)
     }
+
+
+def test_queue_wait_percentiles_by_cluster_and_partition(team, gpu_box):
+    from dashboard import figures
+
+    for wait in (10, 20, 30, 40, 100):
+        make_run(
+            team.workspace,
+            team.owner,
+            target=gpu_box,
+            queued_at=at(1),
+            running_at=at(1 + wait / 3600),
+            partition="gpu",
+        )
+    make_run(
+        team.workspace, team.owner, target=gpu_box, queued_at=at(-3), running_at=at(-2)
+    )  # started before
+    (row,) = figures.queue_waits([team.workspace.pk], window(0, 10))
+    assert (row["name"], row["partition"], row["runs"]) == ("gpu-box", "gpu", 5)
+    assert row["p50"] == pytest.approx(30) and row["p95"] == pytest.approx(88)  # percentile_cont
+
+
+def test_efficiency_is_used_over_held_by_user(team, gpu_box):
+    from dashboard import figures
+    from runs.models import SystemSample
+
+    run = make_run(team.workspace, team.owner, target=gpu_box)
+    for used, seconds in ((0.02, 100), (0.06, 100)):  # 4 % of one GPU on average
+        SystemSample.objects.create(
+            run=run,
+            at=at(1) + timedelta(seconds=seconds),
+            seconds=seconds,
+            cpu_cores=2,
+            gpu_used=used,
+            cpus_held=8,
+            gpus_held=1,
+        )
+    (row,) = figures.efficiency([team.workspace.pk], window(0, 10), "user")
+    assert row["name"] == "olivia"
+    assert row["gpu_share"] == pytest.approx(0.04) and row["cpu_share"] == pytest.approx(0.25)
