@@ -178,16 +178,22 @@ def main():
     parser.add_argument("--runs", type=int, default=100_000)
     parser.add_argument("--intervals", type=int, default=1_000)
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--reuse", action="store_true", help="measure the data an earlier run generated")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("Run it on PostgreSQL: DATABASE_URL=postgres://...")
     call_command("migrate", verbosity=0)
     started = time.perf_counter()
-    workspace, owner = generate(args.runs, args.intervals)
+    if args.reuse:
+        workspace = Workspace.objects.get(slug=SLUG)
+        owner = Membership.objects.get(workspace=workspace, role=Role.OWNER).user
+    else:
+        workspace, owner = generate(args.runs, args.intervals)
     print(
         f"Generated {args.runs} runs, {RunAllocation.objects.filter(workspace=workspace).count()} allocations, "
         f"{SystemSample.objects.filter(run__workspace=workspace).count()} system samples, "
-        f"{args.intervals} node intervals in {time.perf_counter() - started:.0f} s"
+        f"{NodeInterval.objects.filter(target__workspace=workspace).count()} node intervals "
+        f"({time.perf_counter() - started:.0f} s)"
     )
     client = Client(HTTP_HOST="localhost")
     client.force_login(owner)

@@ -9,11 +9,10 @@ attempt of a requeued run is a row of its own, so all of them count.
 whole installation (the admin site's view).
 """
 
-from bisect import bisect_right
 from collections import defaultdict
 from datetime import datetime
 
-from django.db.models import Count, F, FloatField, Q, Sum, Value
+from django.db.models import Count, DateTimeField, F, FloatField, Q, Sum, Value
 from django.db.models.functions import Coalesce, Greatest, Least, TruncDay, TruncHour
 from django.utils import timezone
 
@@ -137,51 +136,56 @@ def usage_by(workspaces, rng: Range, group: str, *, now=None) -> list[dict]:
 
 def usage_series(workspaces, rng: Range, *, now=None) -> list[dict]:
     """CPU-, GPU- and node-hours per chart bucket (hour or day in the range's
-    time zone). Allocations inside one bucket are summed by the database,
-    grouped by their truncated start; the few that cross a bucket's edge,
-    the range's edges or are still open are cut here, exactly."""
+    time zone), exactly, in one grouped query: each allocation, clipped to
+    the range, is grouped by the buckets its start and end fall in and by
+    its shape, with the count and the sums of its start and end times. A
+    group within one bucket adds Σend - Σstart there; a group spanning
+    buckets adds n × edge - Σstart to the first, n × length to each one in
+    between and Σend - n × edge to the last."""
     now = now or timezone.now()
     buckets = rng.buckets()
     trunc = TruncHour if rng.unit == "hour" else TruncDay
-    totals = defaultdict(lambda: [0.0, 0.0, 0.0])
-    marked = allocations(workspaces, rng).annotate(
-        bucket=trunc("started_at", tzinfo=rng.tz), end_bucket=trunc("ended_at", tzinfo=rng.tz)
+    start = Greatest(F("started_at"), Value(rng.start), output_field=DateTimeField())
+    end = Least(Coalesce(F("ended_at"), Value(now)), Value(rng.end), output_field=DateTimeField())
+    groups = (
+        allocations(workspaces, rng)
+        .annotate(first=trunc(start, tzinfo=rng.tz), last=trunc(end, tzinfo=rng.tz))
+        .values("first", "last", "cpus", "gpus", "node_count")
+        .annotate(n=Count("pk"), starts=Sum(Epoch(start)), ends=Sum(Epoch(end)))
+        .order_by()
     )
-    one_bucket = Q(started_at__gte=rng.start, ended_at__lte=rng.end, bucket=F("end_bucket"))
-    secs = Epoch(F("ended_at")) - Epoch(F("started_at"))
-    whole = marked.filter(one_bucket).values("bucket", "cpus", "gpus", "node_count").annotate(secs=Sum(secs))
-    for row in whole.order_by():
-        acc = totals[_bucket_key(row["bucket"], rng)]
-        acc[0] += row["secs"] * row["cpus"]
-        acc[1] += row["secs"] * row["gpus"]
-        acc[2] += row["secs"] * row["node_count"]
-    starts = [a for a, _ in buckets]
-    cut = marked.exclude(one_bucket).values_list("started_at", "ended_at", "cpus", "gpus", "node_count")
-    for started, ended, cpus, gpus, nodes in cut:
-        ended = min(ended or now, rng.end)
-        i = max(0, bisect_right(starts, started) - 1)
-        while i < len(buckets) and buckets[i][0] < ended:
-            a, b = buckets[i]
-            inside = (min(ended, b) - max(started, a)).total_seconds()
-            if inside > 0:
-                acc = totals[_bucket_key(a, rng)]
-                acc[0] += inside * cpus
-                acc[1] += inside * gpus
-                acc[2] += inside * nodes
-            i += 1
-    out = []
-    for a, _ in buckets:
-        cpu, gpu, node = totals.get(_bucket_key(a, rng), (0.0, 0.0, 0.0))
-        out.append(
-            {
-                "start": a,
-                "label": rng.label(a),
-                "cpu_hours": cpu / HOUR,
-                "gpu_hours": gpu / HOUR,
-                "node_hours": node / HOUR,
-            }
+    index = {_bucket_key(a, rng): i for i, (a, _) in enumerate(buckets)}
+    edges = [a.timestamp() for a, _ in buckets] + [buckets[-1][1].timestamp()]
+    secs = [[0.0, 0.0, 0.0] for _ in buckets]
+    for g in groups:
+        i = index.get(_bucket_key(g["first"], rng))
+        # An end at the range's end truncates to the bucket after the last: nothing of it is inside.
+        j = index.get(_bucket_key(g["last"], rng), len(buckets))
+        if i is None or j < i:
+            continue
+        shape = (g["cpus"], g["gpus"], g["node_count"])
+        pieces = (
+            [(i, g["ends"] - g["starts"])]
+            if i == j
+            else [(i, g["n"] * edges[i + 1] - g["starts"])]
+            + [(k, g["n"] * (edges[k + 1] - edges[k])) for k in range(i + 1, j)]
+            + [(j, g["ends"] - g["n"] * edges[j])]
         )
-    return out
+        for k, seconds in pieces:
+            if k == len(buckets):
+                continue
+            for m in range(3):
+                secs[k][m] += max(0.0, seconds) * shape[m]
+    return [
+        {
+            "start": a,
+            "label": rng.label(a),
+            "cpu_hours": cpu / HOUR,
+            "gpu_hours": gpu / HOUR,
+            "node_hours": node / HOUR,
+        }
+        for (a, _), (cpu, gpu, node) in zip(buckets, secs, strict=True)
+    ]
 
 
 def _bucket_key(moment: datetime, rng: Range) -> datetime:

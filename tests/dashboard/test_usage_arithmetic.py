@@ -213,3 +213,13 @@ def test_efficiency_is_used_over_held_by_user(team, gpu_box):
     (row,) = figures.efficiency([team.workspace.pk], window(0, 10), "user")
     assert row["name"] == "olivia"
     assert row["gpu_share"] == pytest.approx(0.04) and row["cpu_share"] == pytest.approx(0.25)
+
+
+def test_an_allocation_over_several_days_fills_each_day(team, gpu_box):
+    # Nov 19 12:00 to Nov 21 06:00 UTC, and one still open since Nov 21 18:00
+    allocate(make_run(team.workspace, team.owner, target=gpu_box), at(-12), at(30), gpus=1)
+    allocate(make_run(team.workspace, team.owner, target=gpu_box), at(42), None, gpus=2)
+    rng = ranges.custom(date(2026, 11, 19), date(2026, 11, 21), tz=UTC, now=at(100))
+    series = usage.usage_series([team.workspace.pk], rng, now=at(100))
+    assert [b["gpu_hours"] for b in series] == pytest.approx([12, 24, 6 + 2 * 6])
+    assert [b["node_hours"] for b in series] == pytest.approx([12, 24, 6 + 6])
