@@ -113,6 +113,8 @@ def generate(n_runs: int, n_intervals: int):
                     gpus=gpus,
                     node_count=run.node_count,
                     hourly_price=Decimal("2.5") if gpus else None,
+                    partition=run.partition,
+                    waited_seconds=(start - run.queued_at).total_seconds(),
                 )
             )
             if rnd.random() < 0.1:

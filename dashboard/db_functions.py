@@ -16,16 +16,19 @@ class Epoch(Func):
         )
 
 
-class Percentile(Aggregate):
-    """percentile_cont on PostgreSQL; on other databases the caller falls back
-    to sorting the values itself (supported_on())."""
+class Percentiles(Aggregate):
+    """percentile_cont at several fractions in one sort (a list), on
+    PostgreSQL; other databases have no such aggregate: the caller sorts the
+    values itself (supported_on())."""
 
     function = "PERCENTILE_CONT"
-    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
+    template = "%(function)s(ARRAY[%(fractions)s]) WITHIN GROUP (ORDER BY %(expressions)s)"
 
-    def __init__(self, expression, fraction: float, **extra):
-        super().__init__(expression, fraction=float(fraction), **extra)
+    def __init__(self, expression, fractions, **extra):
+        from django.contrib.postgres.fields import ArrayField
+
+        text = ", ".join(f"{float(f)!r}::double precision" for f in fractions)
+        super().__init__(expression, fractions=text, output_field=ArrayField(FloatField()), **extra)
 
     @staticmethod
     def supported_on(connection) -> bool:

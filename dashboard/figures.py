@@ -8,9 +8,9 @@ from django.db.models.functions import Cast, Substr
 from django.utils import timezone
 
 from compute.models import ComputeNode, ComputeTarget, NodeInterval
-from runs.models import Run, RunStatus, SystemSample
+from runs.models import Run, RunAllocation, RunStatus, SystemSample
 
-from .db_functions import Epoch, Percentile
+from .db_functions import Percentiles
 from .ranges import Range
 from .usage import HOUR, node_availability, scoped
 
@@ -141,24 +141,26 @@ def efficiency(workspaces, rng: Range, group: str) -> list[dict]:
 
 
 def queue_waits(workspaces, rng: Range) -> list[dict]:
-    """Wait from queued to running, p50 and p95, by cluster (target) and
-    partition, for runs that started running inside the range."""
+    """Queue wait (queued, or the previous attempt's end, to running), p50
+    and p95, by cluster (target) and partition, for attempts that started
+    running inside the range."""
     started = scoped(
-        Run.objects.filter(running_at__gte=rng.start, running_at__lt=rng.end, queued_at__isnull=False),
+        RunAllocation.objects.filter(
+            started_at__gte=rng.start, started_at__lt=rng.end, waited_seconds__isnull=False
+        ),
         workspaces,
     )
-    wait = Epoch(F("running_at")) - Epoch(F("queued_at"))
     keys = ("target_id", "partition")
-    if Percentile.supported_on(connection):
+    if Percentiles.supported_on(connection):
         rows = (
             started.values(*keys)
-            .annotate(runs=Count("pk"), p50=Percentile(wait, 0.5), p95=Percentile(wait, 0.95))
+            .annotate(runs=Count("pk"), waits=Percentiles(F("waited_seconds"), (0.5, 0.95)))
             .order_by()
         )
-        out = [dict(row) for row in rows]
+        out = [{**row, "p50": row["waits"][0], "p95": row["waits"][1]} for row in rows]
     else:  # SQLite has no percentile aggregate: the waits are sorted here
         groups: dict[tuple, list[float]] = {}
-        for *key, seconds in started.annotate(wait=wait).values_list(*keys, "wait"):
+        for *key, seconds in started.values_list(*keys, "waited_seconds"):
             groups.setdefault(tuple(key), []).append(seconds)
         out = [
             {

@@ -64,50 +64,61 @@ class UsageRows:
 
     def __init__(self, workspaces, rng: Range, *, now=None):
         now = now or timezone.now()
-        self.rows = list(
+        rows = (
             allocations(workspaces, rng)
-            .values(*KEYS.values(), *SHAPE)
+            .values_list(*KEYS.values(), *SHAPE)
             .annotate(secs=Sum(seconds_inside(rng, now)), runs=Count("pk"))
             .order_by()
         )
+        # One pass: [cpu s, gpu s, node s, cost × s (None: no price), attempts] per key of each group.
+        self.sums = {group: defaultdict(lambda: [0.0, 0.0, 0.0, None, 0]) for group in KEYS}
+        self.total = [0.0, 0.0, 0.0, None, 0]
+        for user, experiment, target, workspace, cpus, gpus, nodes, price, secs, runs in rows:
+            secs = secs or 0.0
+            add = (
+                secs * cpus,
+                secs * gpus,
+                secs * nodes,
+                None if price is None else secs * float(price),
+                runs,
+            )
+            for acc in (
+                self.total,
+                self.sums["user"][user],
+                self.sums["experiment"][experiment],
+                self.sums["target"][target],
+                self.sums["workspace"][workspace],
+            ):
+                acc[0] += add[0]
+                acc[1] += add[1]
+                acc[2] += add[2]
+                if add[3] is not None:
+                    acc[3] = (acc[3] or 0.0) + add[3]
+                acc[4] += add[4]
 
     @staticmethod
-    def _add(acc: dict, row: dict) -> None:
-        secs = row["secs"] or 0.0
-        acc["cpu_hours"] += secs * row["cpus"] / HOUR
-        acc["gpu_hours"] += secs * row["gpus"] / HOUR
-        acc["node_hours"] += secs * row["node_count"] / HOUR
-        acc["runs"] += row["runs"]
-        if row["hourly_price"] is not None:
-            acc["cost"] = (acc["cost"] or 0.0) + secs * float(row["hourly_price"]) / HOUR
-
-    @staticmethod
-    def _empty() -> dict:
-        return {"cpu_hours": 0.0, "gpu_hours": 0.0, "node_hours": 0.0, "cost": None, "runs": 0}
+    def _hours(acc) -> dict:
+        return {
+            "cpu_hours": acc[0] / HOUR,
+            "gpu_hours": acc[1] / HOUR,
+            "node_hours": acc[2] / HOUR,
+            "cost": None if acc[3] is None else acc[3] / HOUR,
+            "runs": acc[4],
+        }
 
     def totals(self) -> dict:
-        acc = self._empty()
-        for row in self.rows:
-            self._add(acc, row)
-        return acc
+        return self._hours(self.total)
 
     def by(self, group: str) -> list[dict]:
         """Usage by user, experiment, target or workspace, most GPU-hours (then CPU-hours) first."""
-        key = KEYS[group]
-        sums: dict = defaultdict(self._empty)
-        for row in self.rows:
-            self._add(sums[row[key]], row)
+        sums = self.sums[group]
         names = _names(group, [k for k in sums if k is not None])
-        out = [{"id": k, "name": names.get(k, "(removed)"), **v} for k, v in sums.items()]
+        out = [{"id": k, "name": names.get(k, "(removed)"), **self._hours(v)} for k, v in sums.items()]
         out.sort(key=lambda r: (-r["gpu_hours"], -r["cpu_hours"], r["name"]))
         return out
 
     def node_seconds_by_target(self) -> dict[int, float]:
-        out: dict = defaultdict(float)
-        for row in self.rows:
-            if row["target_id"] is not None:
-                out[row["target_id"]] += (row["secs"] or 0.0) * row["node_count"]
-        return out
+        return {k: v[2] for k, v in self.sums["target"].items() if k is not None}
 
 
 def _names(group: str, ids) -> dict:

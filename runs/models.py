@@ -410,6 +410,9 @@ class RunAllocation(models.Model):
     cpus = models.FloatField(default=0)  # cores over all nodes
     gpus = models.PositiveIntegerField(default=0)  # over all nodes
     node_count = models.PositiveSmallIntegerField(default=1)
+    partition = models.CharField(max_length=64, blank=True)  # the run's Slurm partition ("" = default)
+    # From queued (or the previous attempt's end) to this start: the queue wait of this attempt.
+    waited_seconds = models.FloatField(null=True, blank=True)
     # The price of one hour of the whole allocation when it started; null: no price set.
     hourly_price = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
 

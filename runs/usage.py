@@ -72,6 +72,13 @@ def open_allocation(run: Run, at=None) -> RunAllocation:
     if existing is not None:
         return existing
     held = allocation_of(run.target, run.node_count)
+    previous = (
+        RunAllocation.objects.filter(run=run, attempt__lt=run.attempt)
+        .order_by("-attempt")
+        .values("ended_at")
+        .first()
+    )
+    waiting_since = previous["ended_at"] if previous else run.queued_at
     return RunAllocation.objects.create(
         workspace_id=run.workspace_id,
         run=run,
@@ -84,6 +91,8 @@ def open_allocation(run: Run, at=None) -> RunAllocation:
         gpus=held.gpus,
         node_count=held.node_count,
         hourly_price=held.hourly_price,
+        partition=run.partition,
+        waited_seconds=(at - waiting_since).total_seconds() if waiting_since else None,
     )
 
 

@@ -43,7 +43,7 @@ def make_run(workspace, user, *, target=None, experiment="exp", status=RunStatus
     )
 
 
-def allocate(run, start, end, *, cpus=2.0, gpus=0, nodes=1, attempt=1, price=None):
+def allocate(run, start, end, *, cpus=2.0, gpus=0, nodes=1, attempt=1, price=None, waited=None):
     return RunAllocation.objects.create(
         workspace_id=run.workspace_id,
         run=run,
@@ -57,6 +57,8 @@ def allocate(run, start, end, *, cpus=2.0, gpus=0, nodes=1, attempt=1, price=Non
         gpus=gpus,
         node_count=nodes,
         hourly_price=price,
+        partition=run.partition,
+        waited_seconds=waited,
     )
 
 
@@ -123,6 +125,7 @@ def populate(team, *, now):
             gpus=gpus * nodes,
             nodes=nodes,
             price=Decimal("3.20") if target is a100 else None,
+            waited=(start - run.queued_at).total_seconds(),
         )
         for k in range(4):
             SystemSample.objects.create(

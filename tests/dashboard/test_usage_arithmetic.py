@@ -57,20 +57,36 @@ def test_an_open_allocation_counts_up_to_now(team, gpu_box):
     assert totals["gpu_hours"] == pytest.approx(2 * 3)
 
 
-def test_a_requeued_run_counts_both_attempts(team, gpu_box):
-    run = make_run(team.workspace, team.owner, target=gpu_box, status="Running")
-    run.attempt = 1
+def test_a_requeued_run_counts_both_attempts_and_each_waits(team, gpu_box):
+    run = make_run(team.workspace, team.owner, target=gpu_box, status="Running", queued_at=at(0.5))
     recording.open_allocation(run, at(1))
-    run.attempt = 2  # preempted, requeued: the cluster starts it again
+    recording.close_allocations(run, at(2.5))  # preempted: the cluster requeues it
+    run.attempt = 2
     recording.open_allocation(run, at(3))
     recording.close_allocations(run, at(4))
     rows = list(
-        RunAllocation.objects.filter(run=run).order_by("attempt").values_list("started_at", "ended_at")
+        RunAllocation.objects.filter(run=run)
+        .order_by("attempt")
+        .values_list("started_at", "ended_at", "waited_seconds")
     )
-    assert rows == [(at(1), at(3)), (at(3), at(4))]
+    assert rows == [(at(1), at(2.5), 1800.0), (at(3), at(4), 1800.0)]
     totals = usage.usage_totals([team.workspace.pk], window(0, 10), now=at(10))
-    assert totals["gpu_hours"] == pytest.approx(2 * 3)  # gpu-box: 2 GPUs, 2 h + 1 h
-    assert totals["cpu_hours"] == pytest.approx(8 * 3)
+    assert totals["gpu_hours"] == pytest.approx(2 * (1.5 + 1))  # gpu-box: 2 GPUs
+    assert totals["cpu_hours"] == pytest.approx(8 * 2.5)
+    assert totals["runs"] == 2  # attempts
+
+
+def test_starting_attempt_two_closes_an_attempt_one_left_open(team, gpu_box):
+    run = make_run(team.workspace, team.owner, target=gpu_box)
+    recording.open_allocation(run, at(1))
+    run.attempt = 2
+    recording.open_allocation(run, at(3))
+    assert list(
+        RunAllocation.objects.filter(run=run).order_by("attempt").values_list("ended_at", flat=True)
+    ) == [
+        at(3),
+        None,
+    ]
 
 
 def test_opening_the_same_attempt_twice_changes_nothing(team, gpu_box):
@@ -179,17 +195,9 @@ def test_queue_wait_percentiles_by_cluster_and_partition(team, gpu_box):
     from dashboard import figures
 
     for wait in (10, 20, 30, 40, 100):
-        make_run(
-            team.workspace,
-            team.owner,
-            target=gpu_box,
-            queued_at=at(1),
-            running_at=at(1 + wait / 3600),
-            partition="gpu",
-        )
-    make_run(
-        team.workspace, team.owner, target=gpu_box, queued_at=at(-3), running_at=at(-2)
-    )  # started before
+        run = make_run(team.workspace, team.owner, target=gpu_box, partition="gpu")
+        allocate(run, at(1), at(2), waited=wait)
+    allocate(make_run(team.workspace, team.owner, target=gpu_box), at(-3), at(-2), waited=5)  # started before
     (row,) = figures.queue_waits([team.workspace.pk], window(0, 10))
     assert (row["name"], row["partition"], row["runs"]) == ("gpu-box", "gpu", 5)
     assert row["p50"] == pytest.approx(30) and row["p95"] == pytest.approx(88)  # percentile_cont
