@@ -15,7 +15,3 @@ class QuotaForm(forms.ModelForm):
             field.widget.attrs.update({"class": "form-control form-control-sm", "placeholder": "no limit"})
             field.disabled = not editable
 
-
-class RangeForm(forms.Form):
-    start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label="To", widget=forms.DateInput(attrs={"type": "date"}))

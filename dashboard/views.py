@@ -10,7 +10,8 @@ from portal.models import Role, WorkspaceQuota
 from runs import quotas
 
 from . import figures, ranges, report
-from .forms import QuotaForm, RangeForm
+from .db_functions import aggregating
+from .forms import QuotaForm
 
 
 def _range(request) -> ranges.Range:
@@ -28,15 +29,16 @@ def dashboard(request):
         return render(request, "dashboard/dashboard.html#now", {"now": figures.now_state([workspace.pk])})
     rng = _range(request)
     quota = WorkspaceQuota.objects.filter(workspace=workspace).first()
+    with aggregating():
+        figures_now, figures_range = figures.now_state([workspace.pk]), report.report([workspace.pk], rng)
     return render(
         request,
         "dashboard/dashboard.html",
         {
             "rng": rng,
             "query": request.GET.urlencode(),
-            "now": figures.now_state([workspace.pk]),
-            "report": report.report([workspace.pk], rng),
-            "range_form": RangeForm(initial={"start": rng.start.date(), "end": rng.end.date()}),
+            "now": figures_now,
+            "report": figures_range,
             "quota": quota,
             "quota_form": QuotaForm(instance=quota, editable=request.membership.allows(Role.OWNER)),
             "quota_warnings": quotas.warnings(workspace),
@@ -50,7 +52,8 @@ def table_csv(request, key):
     if key not in report.TABLES:
         raise Http404("No such table.")
     rng = _range(request)
-    table = report.table(key, [request.workspace.pk], rng)
+    with aggregating():
+        table = report.table(key, [request.workspace.pk], rng)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{request.workspace.slug}-{key}-{rng.name}.csv"'
     writer = csv.writer(response)
