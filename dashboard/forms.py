@@ -14,4 +14,3 @@ class QuotaForm(forms.ModelForm):
         for field in self.fields.values():
             field.widget.attrs.update({"class": "form-control form-control-sm", "placeholder": "no limit"})
             field.disabled = not editable
-
