@@ -142,7 +142,7 @@ def queue(ctx: Context) -> Table:
 
 
 def outcomes(ctx: Context) -> Table:
-    by_status = figures.outcomes(ctx.workspaces, ctx.rng)
+    by_status = [r for r in figures.outcomes(ctx.workspaces, ctx.rng) if r["runs"]]
     table = Table(
         "outcomes",
         "Outcomes of runs that ended",
