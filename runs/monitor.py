@@ -317,6 +317,8 @@ def store_readings(items: list[tuple[RunFollower, Reading]], owner: str) -> list
             row.save(update_fields=[*RUN_FIELDS, *fields])
             if fields.get("status") == RunStatus.RUNNING or "running_at" in fields:
                 usage.open_allocation(row, fields.get("running_at"))
+            elif fields.get("status") == RunStatus.PREPARING:  # requeued: it holds nothing while it waits
+                usage.close_allocations(row)
         for row, fields, run_chunks, run_metrics in updated + changed:
             push_log(row.pk, run_chunks, run_metrics)
             if readings[row.pk].system:

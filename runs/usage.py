@@ -1,10 +1,11 @@
 """Recording what runs hold, when it happens: one RunAllocation per attempt,
 opened when the run starts Running, closed when it ends or is requeued.
 
-The monitor calls ``open_allocation`` when it sees a run reach Running,
-``finish_run`` calls ``close_allocations``. Cluster code that requeues a run
-(attempt 2) needs nothing more: opening attempt 2 closes attempt 1.
-Both run inside the caller's transaction, on the run's locked row.
+The monitor (store_readings) and ``lease.update_run`` call ``open_allocation``
+when a run reaches Running and ``close_allocations`` when it goes back to
+Preparing (requeued) or its attempt changes; ``finish_run`` closes it when
+the run ends. Opening attempt 2 also closes an attempt 1 left open. All of
+them run inside the caller's transaction, on the run's locked row.
 """
 
 from dataclasses import dataclass
