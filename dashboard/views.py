@@ -1,13 +1,16 @@
 import csv
+from decimal import Decimal, InvalidOperation
 
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from compute.models import ComputeTarget
 from portal.access import member_required
 from portal.models import Role, WorkspaceQuota
-from runs import quotas
+from runs import quotas, usage
+from runs.models import TargetPrice
 
 from . import figures, ranges, report
 from .db_functions import aggregating
@@ -29,6 +32,9 @@ def dashboard(request):
         return render(request, "dashboard/dashboard.html#now", {"now": figures.now_state([workspace.pk])})
     rng = _range(request)
     quota = WorkspaceQuota.objects.filter(workspace=workspace).first()
+    prices = dict(
+        TargetPrice.objects.filter(target__workspace=workspace).values_list("target_id", "hourly_price")
+    )
     with aggregating():
         figures_now, figures_range = figures.now_state([workspace.pk]), report.report([workspace.pk], rng)
     return render(
@@ -42,6 +48,10 @@ def dashboard(request):
             "quota": quota,
             "quota_form": QuotaForm(instance=quota, editable=request.membership.allows(Role.OWNER)),
             "quota_warnings": quotas.warnings(workspace),
+            "priced_targets": [
+                (target, prices.get(target.pk))
+                for target in ComputeTarget.objects.filter(workspace=workspace).order_by("name")
+            ],
         },
     )
 
@@ -68,6 +78,33 @@ def _safe(cell):
     if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@"):
         return "'" + cell
     return cell
+
+
+@require_POST
+@member_required(Role.OWNER)
+def prices_edit(request):
+    """Owners' hourly prices per target node (blank removes one)."""
+    targets = ComputeTarget.objects.filter(workspace=request.workspace)
+    changed = 0
+    for target in targets:
+        field = f"price-{target.pk}"
+        if field not in request.POST:
+            continue
+        text = request.POST[field].strip()
+        try:
+            price = Decimal(text) if text else None
+            if price is not None and (not price.is_finite() or price < 0 or price >= 10**6):
+                raise InvalidOperation
+        except InvalidOperation:
+            messages.error(request, f"{target.name}: “{text[:20]}” is not a price (a number such as 2.50).")
+            return redirect("usage-dashboard")
+        usage.target_price_set(target=target, hourly_price=price)
+        changed += 1
+    messages.success(
+        request,
+        f"Prices saved for {changed} target{'s' if changed != 1 else ''}: runs that start from now on are costed with them.",
+    )
+    return redirect("usage-dashboard")
 
 
 @require_POST

@@ -105,3 +105,14 @@ def close_allocations(run: Run, at=None) -> int:
 def open_allocation_of(run_id: int):
     """The allocation a run holds now, if any (what a system sample is measured against)."""
     return RunAllocation.objects.filter(run_id=run_id, ended_at__isnull=True).order_by("-attempt").first()
+
+
+def target_price_set(*, target, hourly_price: Decimal | None) -> None:
+    """An owner's hourly price for one node of ``target`` (None removes it);
+    runs that start afterwards are costed with it."""
+    if hourly_price is None:
+        TargetPrice.objects.filter(target=target).delete()
+        return
+    if hourly_price < 0:
+        raise ValueError("A price cannot be negative.")
+    TargetPrice.objects.update_or_create(target=target, defaults={"hourly_price": hourly_price})

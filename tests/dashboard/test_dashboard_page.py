@@ -118,3 +118,26 @@ async def test_running_now_is_pushed_to_members_and_never_to_another_workspace(t
     assert await theirs.receive_nothing(timeout=0.5)
     await ours.disconnect()
     await theirs.disconnect()
+
+
+def test_owners_price_targets_and_later_runs_are_costed(team, login):
+    from decimal import Decimal
+
+    from runs import usage as recording
+    from runs.models import TargetPrice
+
+    box = make_target(team.workspace, "box", gpus=1)
+    theirs = make_target(team.other_workspace, "theirs")
+    assert login(team.contributor).post("/dashboard/prices/", {f"price-{box.pk}": "2"}).status_code == 403
+    owner = login(team.owner)
+    page = owner.post("/dashboard/prices/", {f"price-{box.pk}": "abc"}, follow=True).content.decode()
+    assert "is not a price" in page and not TargetPrice.objects.exists()
+    owner.post("/dashboard/prices/", {f"price-{box.pk}": "2.50", f"price-{theirs.pk}": "9"})
+    assert list(TargetPrice.objects.values_list("target__name", "hourly_price")) == [("box", Decimal("2.50"))]
+    run = make_run(team.workspace, team.owner, target=box)
+    held = recording.open_allocation(run, timezone.now() - timedelta(hours=2))
+    recording.close_allocations(run, timezone.now() - timedelta(hours=1))
+    assert held.hourly_price == Decimal("2.50")
+    assert 'id="dashboard-cost">2.50<' in owner.get("/dashboard/").content.decode()
+    owner.post("/dashboard/prices/", {f"price-{box.pk}": ""})
+    assert not TargetPrice.objects.exists()
