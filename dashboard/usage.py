@@ -137,6 +137,17 @@ def _names(group: str, ids) -> dict:
     return dict(model.objects.filter(pk__in=ids).values_list("pk", field)) if ids else {}
 
 
+def gpu_hours(workspaces, rng: Range, *, now=None) -> float:
+    """GPU-hours inside the range (quotas): one sum over the allocations that hold GPUs."""
+    now = now or timezone.now()
+    total = (
+        allocations(workspaces, rng)
+        .filter(gpus__gt=0)
+        .aggregate(s=Sum(seconds_inside(rng, now) * F("gpus"), output_field=FloatField()))["s"]
+    )
+    return (total or 0.0) / HOUR
+
+
 def usage_totals(workspaces, rng: Range, *, now=None) -> dict:
     return UsageRows(workspaces, rng, now=now).totals()
 

@@ -40,7 +40,7 @@ def month_start(now=None) -> datetime:
 
 def current_use(workspace, *, now=None) -> Use:
     from dashboard.ranges import Range
-    from dashboard.usage import usage_totals
+    from dashboard.usage import gpu_hours
 
     now = now or timezone.now()
     held = RunAllocation.objects.filter(
@@ -62,7 +62,7 @@ def current_use(workspace, *, now=None) -> Use:
         gpus += will.gpus * row["n"]
         nodes += will.node_count * row["n"]
     month = Range(start=month_start(now), end=now, tz=timezone.get_current_timezone())
-    return Use(gpus, nodes, usage_totals([workspace.pk], month, now=now)["gpu_hours"])
+    return Use(gpus, nodes, gpu_hours([workspace.pk], month, now=now))
 
 
 def check_submit(*, workspace, target, node_count: int = 1) -> None:

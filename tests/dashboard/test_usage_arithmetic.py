@@ -231,3 +231,13 @@ def test_an_allocation_over_several_days_fills_each_day(team, gpu_box):
     series = usage.usage_series([team.workspace.pk], rng, now=at(100))
     assert [b["gpu_hours"] for b in series] == pytest.approx([12, 24, 6 + 2 * 6])
     assert [b["node_hours"] for b in series] == pytest.approx([12, 24, 6 + 6])
+
+
+def test_gpu_hours_for_quotas_match_the_totals(team, gpu_box):
+    allocate(make_run(team.workspace, team.owner, target=gpu_box), at(-1), at(2), gpus=2)
+    allocate(make_run(team.workspace, team.owner, target=gpu_box), at(1), None, gpus=1, cpus=3)
+    allocate(make_run(team.workspace, team.owner, target=gpu_box), at(1), at(3), gpus=0, cpus=3)
+    assert usage.gpu_hours([team.workspace.pk], window(0, 10), now=at(5)) == pytest.approx(2 * 2 + 4)
+    assert usage.gpu_hours([team.workspace.pk], window(0, 10), now=at(5)) == pytest.approx(
+        usage.usage_totals([team.workspace.pk], window(0, 10), now=at(5))["gpu_hours"]
+    )
