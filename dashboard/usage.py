@@ -13,7 +13,7 @@ from collections import defaultdict
 from datetime import datetime
 
 from django.db.models import Count, DateTimeField, F, FloatField, Q, Sum, Value
-from django.db.models.functions import Coalesce, Greatest, Least, TruncDay, TruncHour
+from django.db.models.functions import Cast, Coalesce, Greatest, Least, TruncDay, TruncHour
 from django.utils import timezone
 
 from compute.models import NodeInterval
@@ -50,7 +50,7 @@ def allocations(workspaces, rng: Range):
     return overlapping(scoped(RunAllocation.objects.all(), workspaces), rng)
 
 
-SHAPE = ("cpus", "gpus", "node_count", "hourly_price")
+SHAPE = ("cpus", "gpus", "node_count", "price")
 KEYS = {"user": "user_id", "experiment": "experiment_id", "target": "target_id", "workspace": "workspace_id"}
 
 
@@ -66,6 +66,7 @@ class UsageRows:
         now = now or timezone.now()
         rows = (
             allocations(workspaces, rng)
+            .annotate(price=Cast("hourly_price", FloatField()))  # a float: no Decimal per row
             .values_list(*KEYS.values(), *SHAPE)
             .annotate(secs=Sum(seconds_inside(rng, now)), runs=Count("pk"))
             .order_by()
