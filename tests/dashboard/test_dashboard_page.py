@@ -141,3 +141,18 @@ def test_owners_price_targets_and_later_runs_are_costed(team, login):
     assert 'id="dashboard-cost">2.50<' in owner.get("/dashboard/").content.decode()
     owner.post("/dashboard/prices/", {f"price-{box.pk}": ""})
     assert not TargetPrice.objects.exists()
+
+
+def test_a_csv_cell_a_spreadsheet_would_run_is_quoted(team, login):
+    from tests import factories
+
+    evil = factories.make_user("@SUM(1+1)")
+    factories.add_member(team.workspace, evil, "contributor")
+    now = timezone.now()
+    allocate(
+        make_run(team.workspace, evil, target=make_target(team.workspace, "box")),
+        now - timedelta(hours=2),
+        now - timedelta(hours=1),
+    )
+    text = login(team.reader).get("/dashboard/export/usage-by-user.csv").content.decode()
+    assert "'@SUM(1+1)" in text
