@@ -22,6 +22,9 @@ def push_target(target) -> None:
     context = {"target": target}
     broadcast(target_list_group(target.workspace_id), ROW, context)
     broadcast(target_group(target.pk), LIVE, context)
+    from dashboard.live import push_now
+
+    push_now(target.workspace_id)  # targets by state
 
 
 def push_cluster(target) -> None:

@@ -99,3 +99,29 @@ class PasswordChangeRequired(models.Model):
 
     def __str__(self):
         return f"{self.user} must change their password"
+
+
+class WorkspaceQuota(models.Model):
+    """Limits owners set on a workspace (blank: no limit). Submits lock this
+    row, so two racing submits are checked one after the other (portal.quotas)."""
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="quota")
+    max_concurrent_gpus = models.PositiveIntegerField(
+        "maximum concurrent GPUs",
+        null=True,
+        blank=True,
+        help_text="GPUs held or asked for by unfinished runs.",
+    )
+    max_concurrent_nodes = models.PositiveIntegerField(
+        "maximum concurrent nodes",
+        null=True,
+        blank=True,
+        help_text="Nodes held or asked for by unfinished runs.",
+    )
+    monthly_gpu_hours = models.DecimalField(
+        "GPU-hours per calendar month", max_digits=10, decimal_places=2, null=True, blank=True
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"quota of {self.workspace}"

@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "portal",
     "compute",
     "runs",
+    "dashboard",
 ]
 
 MIDDLEWARE = [

@@ -26,6 +26,7 @@ urlpatterns = [
     path("profile/tokens/<int:pk>/revoke/", token_views.token_revoke, name="profile-token-revoke"),
     path("compute/", include("compute.urls")),
     path("", include("runs.urls")),
+    path("", include("dashboard.urls")),
     path("api/v1/", include("portal.api.urls")),
     path("mlflow/", include("runs.mlflow_urls")),
     path("admin/", admin.site.urls),

@@ -8,8 +8,8 @@ from django.template.loader import render_to_string
 
 from portal.live import LiveConsumer
 
-from . import selectors
-from .live import log_frame, run_group
+from . import selectors, system_samples
+from .live import log_frame, run_group, system_frame
 from .models import Metric, Run
 
 BACKFILL_CHUNKS = 500
@@ -104,12 +104,14 @@ class RunConsumer(LiveConsumer):
     async def _answer(self, after: int):
         self.backfilling = True
         try:
-            status_html, chunks, metrics = await database_sync_to_async(self._backfill)(after)
+            status_html, chunks, metrics, samples = await database_sync_to_async(self._backfill)(after)
         finally:
             self.backfilling = False
         truncated = chunks[0].seq if chunks and chunks[0].seq > after + 1 else None
         await self.send(text_data=status_html)  # status pushes missed while away
         await self.send(text_data=log_frame(chunks, metrics, reset_metrics=True, truncated_before=truncated))
+        if samples:
+            await self.send(text_data=system_frame(samples, reset=True))
         known = [
             seq for seq in (self.sent_up_to, after, chunks[-1].seq if chunks else None) if seq is not None
         ]
@@ -124,10 +126,15 @@ class RunConsumer(LiveConsumer):
         )
         chunks = selectors.log_chunks_after(run=run, after=after, limit=BACKFILL_CHUNKS)
         metrics = list(Metric.objects.filter(run=run).order_by("name", "step")[: selectors.METRIC_POINTS_MAX])
-        status_html = render_to_string("runs/run_detail.html#status", {"run": run}) + render_to_string(
-            "runs/run_detail.html#data", {"run": run, "data": selectors.RunData(run)}
+        status_html = (
+            render_to_string("runs/run_detail.html#status", {"run": run})
+            + render_to_string("runs/run_detail.html#data", {"run": run, "data": selectors.RunData(run)})
+            + render_to_string(
+                "runs/run_detail.html#monitoring-summary",
+                {"run": run, "monitoring": system_samples.summary(run)},
+            )
         )
-        return status_html, chunks, metrics
+        return status_html, chunks, metrics, system_samples.run_payloads(run)
 
     async def push_log(self, event):
         if not await self.still_allowed():
@@ -139,6 +146,11 @@ class RunConsumer(LiveConsumer):
             del self.held[:-HELD_PUSHES_MAX]  # the page asks again if this leaves a gap
             return
         await self._relay(event)
+
+    async def push_system(self, event):
+        """New system samples: relayed as they come (the backfill sends them all again)."""
+        if await self.still_allowed():
+            await self.send(text_data=system_frame(event["samples"], reset=event["reset"]))
 
     async def _relay(self, event):
         chunks = [c for c in event["chunks"] if c["seq"] > self.sent_up_to]

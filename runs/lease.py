@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from .live import push_queue, push_run
 from .models import Run, RunStatus
+from .usage import close_allocations, open_allocation
 
 log = logging.getLogger(__name__)
 
@@ -223,8 +224,20 @@ def update_run(run: Run, owner: str, from_statuses=None, **fields) -> Run:
         locked.lease_expires_at = lease_deadline()
         locked.heartbeat_at = timezone.now()
         locked.save(update_fields=[*fields, "lease_expires_at", "heartbeat_at"])
+        _record_allocation(locked, fields)
         push_run(locked)
     return locked
+
+
+def _record_allocation(run: Run, fields: dict) -> None:
+    """What the run holds follows its status: Running opens its attempt's
+    allocation; back to Preparing (requeued) or a new attempt releases it."""
+    if fields.get("status") == RunStatus.RUNNING:
+        open_allocation(run, fields.get("running_at"))
+    elif "attempt" in fields or (
+        fields.get("status") == RunStatus.PREPARING and run.status == RunStatus.PREPARING
+    ):
+        close_allocations(run)
 
 
 def finish_run(
@@ -265,6 +278,7 @@ def finish_run(
                 "lease_expires_at",
             ]
         )
+        close_allocations(locked, locked.ended_at)
         push_run(locked)
         if locked.parent_id:
             from .sweeps.orchestrator import queue_advance

@@ -27,6 +27,9 @@ def push_run(run) -> None:
     """After commit, push the run's status block to its page, and its
     target's running/queued counts to the compute list."""
     broadcast(run_group(run.pk), "runs/run_detail.html#status", {"run": run})
+    from dashboard.live import push_now
+
+    push_now(run.workspace_id)
     if run.target_id:
         from compute.live import target_list_group
 
@@ -110,6 +113,21 @@ def batched_pushes():
 
 def _send_all(messages) -> None:
     send_later(messages)  # one sender thread per process, in order; the page backfills by seq
+
+
+def push_system(run, stored: dict) -> None:
+    """After commit, push new system samples to the run's Monitoring tab (all
+    of them, with ``reset``, after they were merged), and its summary."""
+    message = {"type": "push.system", "samples": stored["samples"], "reset": stored["reset"]}
+    group = run_group(run.pk)
+    transaction.on_commit(lambda: _send_all([(group, message)]))
+    from .system_samples import summary
+
+    broadcast(group, "runs/run_detail.html#monitoring-summary", {"run": run, "monitoring": summary(run)})
+
+
+def system_frame(samples, *, reset: bool) -> str:
+    return json.dumps({"type": "system", "samples": samples, "reset": reset})
 
 
 def push_queue(target_id: int, limit: int = 50) -> None:

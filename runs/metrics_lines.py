@@ -8,6 +8,7 @@ shim) append, one JSON object a line, and the monitor reads like the log.
     {"type": "tag", "key": "model", "value": "ridge"}
     {"type": "param", "key": "alpha", "value": "0.5"}
     {"type": "image", "name": "loss", "path": "outputs/loss.png"}     a file the run saved
+    {"type": "system", "time": ..., "cpu": 1.9, "rss": ..., "gpus": [...]}  the sampler's (system_samples.py)
 
 Nothing in the file is trusted: a line that is malformed, of the wrong
 types, not finite or over a limit is refused with a note in the run's
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 
 from . import run_data
 from .run_data import RunDataError
+from .system_samples import SampleRefused, parse_sample
 
 # Metric times outside these bounds are refused (a clock or a bug, not a time).
 METRIC_TIME_MIN = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
@@ -59,6 +61,11 @@ def parse_metrics(text: str) -> tuple[list[dict], list[tuple], list[str]]:
                     points.append(point)
             elif kind in RECORD_TYPES:
                 records.append(_record(kind, item))
+            elif kind == "system":
+                try:
+                    records.append(("system", parse_sample(item, now, METRIC_TIME_MIN, METRIC_TIME_SKEW)))
+                except SampleRefused as exc:
+                    raise Refused(str(exc)) from None
             else:
                 raise Refused(f"unknown line type {str(kind)[:40]!r}")
         except Refused as exc:

@@ -145,6 +145,9 @@ class Run(models.Model):
                 fields=["workspace", "-id"], name="run_workspace_newest"
             ),  # the run list, newest first
             models.Index(fields=["status", "lease_expires_at"]),
+            # The usage dashboard: runs that ended, or started running, in a range.
+            models.Index(fields=["workspace", "ended_at"], name="run_workspace_ended"),
+            models.Index(fields=["workspace", "running_at"], name="run_workspace_running"),
         ]
 
     def __str__(self):
@@ -388,3 +391,92 @@ class Sweep(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.state != SweepState.RUNNING
+
+
+# ---- usage: what runs held, and how much of it they used ------------------------------------
+
+
+class RunAllocation(models.Model):
+    """What one attempt of a run held while it ran: opened when the run starts
+    Running, closed when it ends or is requeued (runs.usage). Totals over all
+    its nodes; the workspace, user and experiment are copied from the run so
+    the dashboard's aggregates read this table alone."""
+
+    workspace = models.ForeignKey("portal.Workspace", on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="allocations")
+    attempt = models.PositiveSmallIntegerField(default=1)
+    target = models.ForeignKey(
+        "compute.ComputeTarget", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="+")
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)  # null while it runs
+    cpus = models.FloatField(default=0)  # cores over all nodes
+    gpus = models.PositiveIntegerField(default=0)  # over all nodes
+    node_count = models.PositiveSmallIntegerField(default=1)
+    partition = models.CharField(max_length=64, blank=True)  # the run's Slurm partition ("" = default)
+    # From queued (or the previous attempt's end) to this start: the queue wait of this attempt.
+    waited_seconds = models.FloatField(null=True, blank=True)
+    # The price of one hour of the whole allocation when it started; null: no price set.
+    hourly_price = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "attempt"], name="run_allocation_attempt_unique")
+        ]
+        indexes = [
+            # A range's rows: started before its end, and ended after its start or still open.
+            models.Index(fields=["workspace", "started_at"], name="allocation_ws_started"),
+            models.Index(fields=["workspace", "ended_at"], name="allocation_ws_ended"),
+            models.Index(fields=["started_at"], name="allocation_started"),  # the admin's all-workspace view
+        ]
+
+    def __str__(self):
+        return f"run {self.run_id} attempt {self.attempt}"
+
+
+class SystemSample(models.Model):
+    """The run's process tree over ``seconds`` up to ``at``, as the sampler on
+    the target saw it (runs.system_samples): merged pairwise when a run has
+    many, so a long run keeps a bounded, evenly spread series."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="system_samples")
+    at = models.DateTimeField()
+    seconds = models.FloatField()
+    cpu_cores = models.FloatField(default=0)  # cores busy on average (1.5 = 150 %)
+    rss_bytes = models.BigIntegerField(default=0)
+    read_bytes = models.BigIntegerField(default=0)  # during the sample
+    write_bytes = models.BigIntegerField(default=0)
+    gpu_used = models.FloatField(
+        null=True, blank=True
+    )  # GPUs busy on average (sum of util/100); null: none seen
+    gpu_memory_mb = models.FloatField(null=True, blank=True)
+    gpus = models.JSONField(
+        default=list, blank=True
+    )  # [{"index": 0, "util": 3.0, "memory_mb": 512, "total_mb": 16384}]
+    # What the run held meanwhile (its open allocation): efficiency = used / held.
+    cpus_held = models.FloatField(default=0)
+    gpus_held = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["run", "at"]
+        indexes = [
+            models.Index(fields=["run", "at"], name="system_sample_run_at"),
+            models.Index(fields=["at"], name="system_sample_at"),
+        ]
+
+    def __str__(self):
+        return f"run {self.run_id} at {self.at:%H:%M:%S}"
+
+
+class TargetPrice(models.Model):
+    """An owner's hourly price for one node of a target (NodeSize.hourly_price
+    prices cluster sizes); runs started afterwards are costed with it."""
+
+    target = models.OneToOneField("compute.ComputeTarget", on_delete=models.CASCADE, related_name="price")
+    hourly_price = models.DecimalField(max_digits=10, decimal_places=4)
+
+    def __str__(self):
+        return f"{self.target_id}: {self.hourly_price}/h"

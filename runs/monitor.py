@@ -18,9 +18,9 @@ from django.utils import timezone
 from compute.backends.base import BackendError
 from compute.backends.runner import READ_LIMIT
 
-from . import failures, snapshots
+from . import failures, snapshots, system_samples, usage
 from .lease import finish_run, update_run
-from .live import push_log, push_run
+from .live import push_log, push_run, push_system
 from .metrics_lines import parse_metrics, store_records
 from .models import EnvironmentCache, Metric, Output, Run, RunLogChunk, RunStatus
 from .outputs import OutputsError, unpack_outputs
@@ -87,6 +87,9 @@ class RunFollower:
         state, consumed, texts = reading.state, reading.consumed, reading.texts
         fields = self._phase_fields(state, locked)
         points, records, notes = parse_metrics(texts.get("metrics", ""))
+        samples = [record[1] for record in records if record[0] == "system"]
+        records = [record for record in records if record[0] != "system"]
+        reading.system = system_samples.store(locked, samples) if samples else None
         data_stored, refused = store_records(locked, records) if records else (False, [])
         notes += refused
         if notes:
@@ -278,6 +281,7 @@ class Reading:
     def __init__(self, state, consumed: dict, texts: dict):
         self.state, self.consumed, self.texts = state, consumed, texts
         self.moved = sum(consumed.values())
+        self.system = None  # system samples stored from it, to push (system_samples.store)
 
 
 RUN_FIELDS = ["log_offsets", "metrics_offset", "next_seq", "lease_expires_at", "heartbeat_at", "log_bytes"]
@@ -299,6 +303,7 @@ def store_readings(items: list[tuple[RunFollower, Reading]], owner: str) -> list
             .filter(pk__in=[follower.pk for follower, _ in items])
         }
         chunks, metrics, updated, changed = [], [], [], []
+        readings = {follower.pk: reading for follower, reading in items}
         for follower, reading in items:
             row = rows.get(follower.pk)
             if row is None or row.lease_owner != owner:
@@ -317,8 +322,14 @@ def store_readings(items: list[tuple[RunFollower, Reading]], owner: str) -> list
             Run.objects.bulk_update([row for row, *_ in updated], RUN_FIELDS)
         for row, fields, *_ in changed:
             row.save(update_fields=[*RUN_FIELDS, *fields])
+            if fields.get("status") == RunStatus.RUNNING or "running_at" in fields:
+                usage.open_allocation(row, fields.get("running_at"))
+            elif fields.get("status") == RunStatus.PREPARING:  # requeued: it holds nothing while it waits
+                usage.close_allocations(row)
         for row, fields, run_chunks, run_metrics in updated + changed:
             push_log(row.pk, run_chunks, run_metrics)
+            if readings[row.pk].system:
+                push_system(row, readings[row.pk].system)
             if fields:
                 push_run(row)
     for follower, _ in items:

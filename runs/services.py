@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from compute.models import ComputeTarget, TargetState
 
-from . import snapshots
+from . import quotas, snapshots
 from .live import push_log, push_run
 from .models import Experiment, Run, RunLogChunk, RunStatus, Snapshot
 
@@ -188,6 +188,10 @@ def run_submit(
         target=target, node_count=node_count, processes_per_node=processes_per_node, partition=partition
     )
     with transaction.atomic():
+        try:  # locks the workspace's quota row until the run is stored
+            quotas.check_submit(workspace=workspace, target=target)
+        except quotas.QuotaExceeded as exc:
+            raise RunError(str(exc)) from None
         experiment = experiment_get_or_create(workspace=workspace, user=user, name=experiment_name)
         run = Run.objects.create(
             workspace=workspace,

@@ -16,7 +16,7 @@ from portal.access import can_change, member_required
 from portal.models import Role
 from portal.streaming import streamed_response
 
-from . import downloads, selectors, services
+from . import downloads, quotas, selectors, services, system_samples
 from .environment_files import detect_environment
 from .forms import RunSubmitForm, SweepForm
 from .models import TERMINAL, Experiment, RunLogChunk, Snapshot, Sweep
@@ -179,6 +179,7 @@ def run_submit(request):
         "error": error,
         "limits": _limits(),
         "experiments": Experiment.objects.filter(workspace=request.workspace).values_list("name", flat=True),
+        "quota_warnings": quotas.warnings(request.workspace),
     }
     status = 400 if request.method == "POST" else 200
     return render(request, "runs/run_submit.html", context, status=status)
@@ -233,6 +234,7 @@ def run_detail(request, pk):
             "rerun_targets": selectors.runnable_targets(workspace=request.workspace).order_by("name"),
             "terminal_statuses": TERMINAL,
             "chart_prefix": f"run-{run.pk}",
+            "monitoring": system_samples.summary(run),
         },
     )
 

@@ -244,13 +244,23 @@ fi
 echo running > "$rd/phase"
 . "$rd/run.env"
 cd "$rd/src"
+# -- system metrics: the sampler watches this job's process tree and appends
+# "system" lines to metrics.jsonl until the job ends (runs/helper/portal_sampler.py).
+sampler=""
+if [ -f "$rd/lib/portal_sampler.py" ]; then
+  "$py" -I "$rd/lib/portal_sampler.py" "$rd/metrics.jsonl" $$ > /dev/null 2>&1 < /dev/null &
+  sampler=$!
+fi
+# -- end of system metrics
 # A kind may wrap the interpreter: launcher.sh in the run folder (Slurm: srun on every node).
 set -- "$py" "$script" "$@"
 [ -f "$rd/launcher.sh" ] && set -- /bin/sh "$rd/launcher.sh" "$@"
 PYTHONPATH="$rd/lib${PYTHONPATH:+:$PYTHONPATH}" PORTAL_RUN_DIR="$rd" PYTHONDONTWRITEBYTECODE=1 \
   PORTAL_METRICS_FILE="$rd/metrics.jsonl" PYTHONUNBUFFERED=1 \
   "$@" >> "$rd/stdout.log" 2>> "$rd/stderr.log" < /dev/null
-finish $?
+rc=$?
+[ -n "$sampler" ] && kill "$sampler" 2>/dev/null
+finish $rc
 """
 )
 

@@ -7,7 +7,7 @@ from channels.testing import WebsocketCommunicator
 from compute.models import ComputeTarget
 from portal.asgi import application
 
-READ_PAGES = ["/", "/compute/", "/compute/local/", "/workspace/members/"]
+READ_PAGES = ["/", "/compute/", "/compute/local/", "/workspace/members/", "/dashboard/"]
 
 
 @pytest.mark.parametrize("path", [*READ_PAGES, "/compute/add/"])

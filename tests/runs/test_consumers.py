@@ -47,8 +47,8 @@ def communicator(user, run_id):
 async def next_log_frame(comm):
     while True:
         text = await comm.receive_from(timeout=5)
-        if text.startswith("{"):
-            return json.loads(text)
+        if text.startswith("{") and (frame := json.loads(text))["type"] == "log":
+            return frame
 
 
 async def test_reconnect_backfills_exactly_the_missing_chunks(team, run):
