@@ -189,7 +189,7 @@ def run_submit(
     )
     with transaction.atomic():
         try:  # locks the workspace's quota row until the run is stored
-            quotas.check_submit(workspace=workspace, target=target)
+            quotas.check_submit(workspace=workspace, target=target, node_count=node_count)
         except quotas.QuotaExceeded as exc:
             raise RunError(str(exc)) from None
         experiment = experiment_get_or_create(workspace=workspace, user=user, name=experiment_name)
