@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .backends.base import BackendError
-from .backends.slurm_cluster import NodeSeen
+from .backends.slurm_conf import NodeSeen
 from .live import push_target
 from .models import ClusterSample, ComputeNode, NodeInterval, NodeState
 
@@ -94,6 +94,8 @@ def parse_sinfo(text: str) -> list[Node]:
         node.memory_mb = _number(memory, int)
         node.gpus = _gpus(gres)
         node.reason = "" if reason in ("none", "(null)") else reason[:300]
+    for node in nodes.values():
+        node.partitions.sort()
     return list(nodes.values())
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from . import podman
 
 SLURM_IMAGE = "localhost/portal-slurm:22.05"
+CLUSTER_LABEL = "io.portal.cluster"
 PACKAGES = (
     "python3,python3-venv,slurm-wlm,munge,openssh-server,procps,iproute2,util-linux"  # what the nodes run
 )
@@ -124,6 +125,30 @@ def _customize(rootfs: Path) -> None:
         ["chroot", str(rootfs), "/bin/sh", "-c", SETUP.format(uid=LOGIN_UID, user=LOGIN_USER)],
         check=True,
         capture_output=True,
+    )
+
+
+def remove_cluster_leftovers() -> None:
+    """Containers, volumes and networks that created clusters left (a test that failed midway)."""
+    label = f"label={CLUSTER_LABEL}"
+    ids = podman.podman("ps", "-aq", "--filter", label).stdout.split()
+    if ids:
+        podman.podman("rm", "-f", *ids)
+    volumes = podman.podman("volume", "ls", "-q", "--filter", label).stdout.split()
+    if volumes:
+        podman.podman("volume", "rm", "-f", *volumes)
+    networks = podman.podman("network", "ls", "-q", "--filter", label).stdout.split()
+    if networks:
+        podman.podman("network", "rm", "-f", *networks)
+
+
+def cluster_things(cluster_id: str) -> list[str]:
+    """Names of everything labelled as this created cluster's on podman now."""
+    label = f"label={CLUSTER_LABEL}={cluster_id}"
+    return (
+        podman.podman("ps", "-a", "--format", "{{.Names}}", "--filter", label).stdout.split()
+        + podman.podman("volume", "ls", "-q", "--filter", label).stdout.split()
+        + podman.podman("network", "ls", "--format", "{{.Name}}", "--filter", label).stdout.split()
     )
 
 

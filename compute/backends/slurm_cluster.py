@@ -15,9 +15,9 @@ containers follow. The run primitives (``_sh``, ``_put_snapshot``, ``_read``,
 ``_fetch``) run in the head through ``docker exec``; ``/shared`` is the workdir.
 """
 
+import logging
 import secrets
 import time
-from dataclasses import dataclass
 
 from ..models import NodeSize
 from . import docker as engines
@@ -25,43 +25,16 @@ from . import slurm_conf
 from .base import BackendError
 from .docker_exec import ContainerExecMixin
 from .docker_vm import engine_of
+from .slurm_conf import POWERING_UP, NodeSeen
 
 DEFAULT_IMAGE = "localhost/portal-slurm:22.05"
 CLUSTER_LABEL = "io.portal.cluster"
 SHARED = "/shared"
+log = logging.getLogger(__name__)
+
 START = "/usr/local/sbin/portal-slurm-start"
 HEAD_MEMORY_GB = 1.0
 READY_TIMEOUT = 60.0  # seconds for slurmctld to answer, and for the minimum nodes to register
-
-# Powered-down or powering-down nodes (sinfo's state suffixes): their containers go.
-POWERED_DOWN = ("~", "%", "!")
-POWERING_UP = "#"
-NOT_RESPONDING = "*"
-
-
-@dataclass(frozen=True)
-class NodeSeen:
-    """One node as sinfo printed it (what reconcile needs)."""
-
-    name: str
-    slurm_state: str  # e.g. "idle#", "allocated", "down*"
-
-    @property
-    def base(self) -> str:
-        return self.slurm_state.rstrip("*~#%!$@^-+")
-
-    @property
-    def powered_down(self) -> bool:
-        return any(mark in self.slurm_state for mark in POWERED_DOWN)
-
-    @property
-    def registered(self) -> bool:
-        """Up and answering: slurmd registered and no power change under way."""
-        return self.base in ("idle", "mixed", "allocated", "completing") and self.base == self.slurm_state
-
-    @property
-    def down(self) -> bool:
-        return self.base in ("down", "drained", "fail") or self.base.startswith("down")
 
 
 class CreatedCluster(ContainerExecMixin):
@@ -367,6 +340,7 @@ class CreatedCluster(ContainerExecMixin):
             elif container.status in ("exited", "dead", "stopped"):
                 code = container.attrs.get("State", {}).get("ExitCode")
                 reason = f"container exited (code {code})"
+                log.info("%s's container exited (code %s): %s", name, code, self._tail_log(container))
                 if node is not None and not node.down:
                     engine.exec(
                         head,
@@ -391,7 +365,7 @@ class CreatedCluster(ContainerExecMixin):
     def _exec_container(self, engine):
         head = engine.container(self.head_name)
         if head.status != "running":
-            raise BackendError(f"The cluster's head is {head.status}, not running.")
+            raise BackendError(f"The cluster's head is {head.status}, not running: {self._tail_log(head)}")
         return head
 
     def _remember(self, **values) -> None:

@@ -109,3 +109,34 @@ def render(shape: ClusterShape) -> str:
             "MaxTime=INFINITE State=UP"
         )
     return "\n".join(lines) + "\n"
+
+
+# Powered-down or powering-down nodes (sinfo's state suffixes): their containers go.
+POWERED_DOWN = ("~", "%", "!")
+POWERING_UP = "#"
+NOT_RESPONDING = "*"
+
+
+@dataclass(frozen=True)
+class NodeSeen:
+    """One node as sinfo printed it (what reconcile needs)."""
+
+    name: str
+    slurm_state: str  # e.g. "idle#", "allocated", "down*"
+
+    @property
+    def base(self) -> str:
+        return self.slurm_state.rstrip("*~#%!$@^-+")
+
+    @property
+    def powered_down(self) -> bool:
+        return any(mark in self.slurm_state for mark in POWERED_DOWN)
+
+    @property
+    def registered(self) -> bool:
+        """Up and answering: slurmd registered and no power change under way."""
+        return self.base in ("idle", "mixed", "allocated", "completing") and self.base == self.slurm_state
+
+    @property
+    def down(self) -> bool:
+        return self.base in ("down", "drained", "fail") or self.base.startswith("down")
