@@ -13,6 +13,7 @@ there as ``portal``, uid 2000). The root filesystem tarball is cached in
 tests/podman.py's CACHE and imported only when podman lacks the image.
 """
 
+import hashlib
 import subprocess
 import tempfile
 import time
@@ -35,6 +36,8 @@ mkdir -p /run/munge /run/slurm /var/log/slurm /var/spool/slurmd /var/spool/slurm
 chown munge:munge /run/munge
 if [ "$role" = head ]; then
   chmod 1777 /shared
+  # The first start gets slurm.conf from the portal; a restart keeps the (resized) file.
+  [ -s /etc/slurm/slurm.conf ] || printf '%s' "${PORTAL_SLURM_CONF:?no slurm.conf given}" > /etc/slurm/slurm.conf
   # The key lives in the cluster's munge volume, made once by the head.
   [ -s /etc/munge/munge.key ] || mungekey -c -f -k /etc/munge/munge.key
 fi
@@ -78,10 +81,12 @@ rm -rf /var/cache/apt/archives/*.deb /var/lib/apt/lists/*
 
 def ensure_slurm_image() -> float:
     """Make the image present in podman; the seconds it took (0 when it was there)."""
-    if podman.image_exists(SLURM_IMAGE):
+    recipe = hashlib.sha256(f"{PACKAGES}{START}{POWER}{SETUP}".encode()).hexdigest()[:12]
+    found = podman.podman("image", "inspect", "--format", '{{index .Labels "io.portal.recipe"}}', SLURM_IMAGE)
+    if found.returncode == 0 and found.stdout.strip() == recipe:
         return 0.0
     started = time.monotonic()
-    tarball = podman.CACHE / "slurm-rootfs.tar"
+    tarball = podman.CACHE / f"slurm-rootfs-{recipe}.tar"  # a changed recipe builds anew
     if not tarball.exists():
         podman.CACHE.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=podman.CACHE) as folder:
@@ -104,7 +109,16 @@ def ensure_slurm_image() -> float:
             partial.rename(tarball)
     with tarball.open("rb") as source:
         subprocess.run(
-            ["podman", "import", "--change", "CMD /usr/local/sbin/portal-slurm-start head", "-", SLURM_IMAGE],
+            [
+                "podman",
+                "import",
+                "--change",
+                "CMD /usr/local/sbin/portal-slurm-start head",
+                "--change",
+                f"LABEL io.portal.recipe={recipe}",
+                "-",
+                SLURM_IMAGE,
+            ],
             stdin=source,
             check=True,
             capture_output=True,

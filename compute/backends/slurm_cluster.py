@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 
 START = "/usr/local/sbin/portal-slurm-start"
 HEAD_MEMORY_GB = 1.0
+# Replaces slurm.conf at once (a reader never sees half a file).
+WRITE_CONF = (
+    'printf "%s" "$1" > /etc/slurm/slurm.conf.new && mv /etc/slurm/slurm.conf.new /etc/slurm/slurm.conf'
+)
 READY_TIMEOUT = 60.0  # seconds for slurmctld to answer, and for the minimum nodes to register
 
 
@@ -158,9 +162,14 @@ class CreatedCluster(ContainerExecMixin):
         engine.create_volume(self.shared_volume, labels=labels)
         progress("Starting the head (slurmctld)")
         head = self._container(
-            engine, "head", self.head_name, [START, "head"], cpus=0, memory_gb=HEAD_MEMORY_GB
+            engine,
+            "head",
+            self.head_name,
+            [START, "head"],
+            cpus=0,
+            memory_gb=HEAD_MEMORY_GB,
+            environment={"PORTAL_SLURM_CONF": conf},  # written to /etc/slurm/slurm.conf on first start
         )
-        engine.put_bytes(head, "/etc/slurm", "slurm.conf", conf.encode())
         engine.start(head)
         self._wait_for_controller(engine, head, progress)
         for node in self.static_nodes():
@@ -168,7 +177,18 @@ class CreatedCluster(ContainerExecMixin):
         if self.static_nodes():
             self._wait_for_nodes(engine, head, self.static_nodes(), progress)
 
-    def _container(self, engine, hostname: str, name: str, command: list[str], *, cpus, memory_gb, gpus=0):
+    def _container(
+        self,
+        engine,
+        hostname: str,
+        name: str,
+        command: list[str],
+        *,
+        cpus,
+        memory_gb,
+        gpus=0,
+        environment=None,
+    ):
         return engine.create(
             owner=self.target.pk,
             name=name,
@@ -181,6 +201,7 @@ class CreatedCluster(ContainerExecMixin):
             hostname=hostname,
             network=self.network_name,
             mounts={self.munge_volume: "/etc/munge", self.shared_volume: SHARED},
+            environment=environment,
         )
 
     def start_node(self, engine, node: str, progress=lambda step: None):
@@ -301,7 +322,9 @@ class CreatedCluster(ContainerExecMixin):
         with engines.connect(engine_of(self.target), progress) as engine:
             head = engine.container(self.head_name)
             progress("Writing the new slurm.conf in the head")
-            engine.put_bytes(head, "/etc/slurm", "slurm.conf", conf.encode())
+            rc, _, err = engine.exec(head, ["/bin/sh", "-c", WRITE_CONF, "sh", conf], timeout=15)
+            if rc != 0:
+                raise BackendError(f"Writing slurm.conf in the head failed: {err.strip()[:300]}")
             if (old.min_nodes, old.max_nodes) != (new.min_nodes, new.max_nodes):
                 progress("Restarting slurmctld for the new node list")
                 engine.restart(head)

@@ -97,3 +97,48 @@ def created_cluster(team, engine_target):
     for cluster in made:
         cluster.close()
         cluster.deprovision(lambda step: None)
+
+
+# Makes the head a login node too: sshd, and a key for the ``portal`` user.
+LOGIN_SETUP = r"""
+set -e
+install -d -m 700 -o portal -g portal /home/portal/.ssh
+printf '%s\n' "$1" > /home/portal/.ssh/authorized_keys
+chown portal:portal /home/portal/.ssh/authorized_keys
+chmod 600 /home/portal/.ssh/authorized_keys
+ssh-keygen -A >/dev/null
+mkdir -p /run/sshd
+/usr/sbin/sshd
+cat /etc/ssh/ssh_host_ed25519_key.pub
+"""
+
+
+@pytest.fixture
+def slurm_login(created_cluster, tmp_path):
+    """An *existing* Slurm cluster to attach over SSH: a created cluster (min 1, max 1)
+    whose head also runs sshd. ``.address``, ``.port``, ``.username`` ("portal"),
+    ``.private_key`` (planted), ``.host_key`` ("ssh-ed25519 AAAA…"), ``.workdir``
+    (on the shared volume) and ``.cluster`` (the CreatedCluster)."""
+    import subprocess
+    from types import SimpleNamespace
+
+    from tests.secret_scan import plant
+
+    cluster = created_cluster(min_nodes=1, max_nodes=1)
+    key = tmp_path / "id_login"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    rc, out, err = cluster._sh(LOGIN_SETUP, [(tmp_path / "id_login.pub").read_text().strip()], timeout=30)
+    assert rc == 0, err
+    host_key = " ".join(out.split()[:2])
+    engine, head = cluster._held()
+    head.reload()
+    address = head.attrs["NetworkSettings"]["Networks"][cluster.network_name]["IPAddress"]
+    return SimpleNamespace(
+        address=address,
+        port=22,
+        username=slurm.LOGIN_USER,
+        private_key=plant(key.read_text()),
+        host_key=host_key,
+        workdir="/shared/portal",
+        cluster=cluster,
+    )

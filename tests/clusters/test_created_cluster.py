@@ -176,3 +176,29 @@ def test_engine_unreachable_while_creating_says_so(team, db):
         cluster.provision(lambda step: None)
     assert "cannot be reached (no socket at that path)" in failure.value.message
     assert "unix:///nonexistent/podman.sock" in failure.value.message
+
+
+def test_the_login_fixture_gives_an_existing_cluster_over_ssh(slurm_login, tmp_path):
+    import base64
+
+    import paramiko
+
+    client = paramiko.SSHClient()
+    kind, blob = slurm_login.host_key.split()
+    client.get_host_keys().add(slurm_login.address, kind, paramiko.Ed25519Key(data=base64.b64decode(blob)))
+    key = tmp_path / "key"
+    key.write_text(slurm_login.private_key)
+    client.connect(
+        slurm_login.address,
+        port=slurm_login.port,
+        username=slurm_login.username,
+        key_filename=str(key),
+        look_for_keys=False,
+        allow_agent=False,
+        timeout=10,
+    )
+    try:
+        _, out, _ = client.exec_command("sinfo -h -o %P && srun hostname", timeout=60)
+        assert out.read().decode().split() == ["dedicated*", "lowpriority", "node1"]
+    finally:
+        client.close()
