@@ -365,11 +365,7 @@ class CreatedCluster(ContainerExecMixin):
                 reason = f"container exited (code {code})"
                 log.info("%s's container exited (code %s): %s", name, code, self._tail_log(container))
                 if node is not None and not node.down:
-                    engine.exec(
-                        head,
-                        ["scontrol", "update", f"nodename={name}", "state=down", f"reason={reason}"],
-                        timeout=15,
-                    )
+                    self._scontrol(engine, head, f"nodename={name}", "state=down", f"reason={reason}")
                     done.append(f"marked {name} down: {reason}")
                 engine.remove(container)
         for name, node in seen.items():
@@ -379,7 +375,18 @@ class CreatedCluster(ContainerExecMixin):
             if wanted:
                 self.start_node(engine, name)
                 done.append(f"started {name}'s container")
+            elif name not in static and node.down:
+                # A cloud node whose container died: powered down (its jobs requeued), then
+                # made usable again, so that Slurm powers it up anew when jobs need it.
+                state = "resume" if node.powered_down else "power_down_force"
+                self._scontrol(engine, head, f"nodename={name}", f"state={state}")
+                done.append(f"{state} {name} (its container is gone)")
         return done
+
+    def _scontrol(self, engine, head, *args: str) -> None:
+        rc, out, err = engine.exec(head, ["scontrol", "update", *args], timeout=15)
+        if rc != 0:
+            raise BackendError(f"scontrol update {' '.join(args)} failed: {(err or out).strip()[:300]}")
 
     # ---- the run primitives (docker_exec.py) run in the head ---------------------------
     def _open_engine(self):

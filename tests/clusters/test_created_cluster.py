@@ -202,3 +202,29 @@ def test_the_login_fixture_gives_an_existing_cluster_over_ssh(slurm_login, tmp_p
         assert out.read().decode().split() == ["dedicated*", "lowpriority", "node1"]
     finally:
         client.close()
+
+
+def test_a_cloud_node_killed_under_a_job_is_marked_down_then_usable_again(created_cluster):
+    cluster = created_cluster(min_nodes=0, max_nodes=1, idle_seconds=10, suspend_timeout=10)
+    rc, out, err = cluster._sh('cd /shared && sbatch --parsable --no-requeue --wrap "$1"', ["sleep 300"])
+    assert rc == 0, err
+    follow(cluster, lambda n: n["node1"].state == NodeState.RUNNING, timeout=60, what="node1 running the job")
+    slurm.podman.podman("kill", "--signal", "KILL", f"{cluster.prefix}-node1")
+    nodes, actions = follow(
+        cluster, lambda n: n["node1"].state == NodeState.UNUSABLE, timeout=30, what="node1 marked down"
+    )
+    assert nodes["node1"].reason == "container exited (code 137)"
+    assert "marked node1 down: container exited (code 137)" in actions
+    # Powered down (the job failed with the node), then usable again: a new job powers it up.
+    follow(cluster, lambda n: n["node1"].slurm_state == "idle~", timeout=60, what="node1 usable again")
+    assert cluster.target.observed["queue"] == []
+    rc, out, err = cluster._sh('cd /shared && sbatch --parsable --wrap "$1"', ["hostname"])
+    job = out.strip()
+    follow(
+        cluster,
+        lambda n: not cluster.target.observed["queue"] and n["node1"].state != NodeState.PREPARING,
+        timeout=90,
+        what="the new job to run on a new node1",
+    )
+    rc, out, _ = cluster._sh('cat "/shared/slurm-$1.out"', [job])
+    assert out.strip() == "node1"
