@@ -126,6 +126,12 @@ class CreatedCluster(ContainerExecMixin):
             **values,
         )
 
+    def _conf(self, shape: slurm_conf.ClusterShape) -> str:
+        try:
+            return slurm_conf.render(shape)
+        except ValueError as exc:
+            raise BackendError(f"This cluster cannot be made: {exc}.", permanent=True) from None
+
     def static_nodes(self) -> list[str]:
         return slurm_conf.node_names(int(self.config.get("min_nodes", 0)))
 
@@ -139,8 +145,7 @@ class CreatedCluster(ContainerExecMixin):
         self._remember(cluster_id=f"{self.target.pk}-{secrets.token_hex(3)}")
         engine_target = engine_of(self.target)
         size = self.node_size()
-        shape = self.shape()
-        conf = slurm_conf.render(shape)  # refuses impossible shapes before anything is made
+        conf = self._conf(self.shape())  # refuses impossible shapes before anything is made
         self._remember(node=size)
         with engines.connect(engine_target, progress) as engine:
             try:
@@ -318,7 +323,7 @@ class CreatedCluster(ContainerExecMixin):
         on reconfigure): the head container restarts, its state files kept."""
         old = self.shape()
         new = self.shape(min_nodes=min_nodes, max_nodes=max_nodes, idle_seconds=idle_seconds)
-        conf = slurm_conf.render(new)
+        conf = self._conf(new)
         with engines.connect(engine_of(self.target), progress) as engine:
             head = engine.container(self.head_name)
             progress("Writing the new slurm.conf in the head")
@@ -387,6 +392,14 @@ class CreatedCluster(ContainerExecMixin):
         rc, out, err = engine.exec(head, ["scontrol", "update", *args], timeout=15)
         if rc != 0:
             raise BackendError(f"scontrol update {' '.join(args)} failed: {(err or out).strip()[:300]}")
+
+    def follow(self) -> list[str]:
+        """One beat: observe the nodes and queue, then reconcile the containers
+        (``SlurmBackend.follow_cluster`` in create mode). What reconcile did, in words."""
+        from compute import clusters
+
+        nodes = clusters.observe(self.target, self._sh)
+        return clusters.reconcile(self.target, self, nodes)
 
     # ---- the run primitives (docker_exec.py) run in the head ---------------------------
     def _open_engine(self):

@@ -6,7 +6,6 @@ import time
 
 import pytest
 
-from compute import clusters
 from compute.backends.base import BackendError
 from compute.models import ClusterSample, ComputeNode, NodeInterval, NodeState
 from tests import slurm
@@ -17,14 +16,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def follow(cluster, until, *, timeout: float, what: str, interval: float = 1.0):
-    """Observe and reconcile, as the beat does, until ``until(nodes)`` holds."""
+    """Observe and reconcile, as the beat does, until ``until(nodes)`` holds (the node rows)."""
     deadline = time.monotonic() + timeout
     actions = []
     nodes, errors = {}, []
     while True:
         try:
-            nodes = {node.name: node for node in clusters.observe(cluster.target, cluster._sh)}
-            actions += clusters.reconcile(cluster.target, cluster, list(nodes.values()))
+            actions += cluster.follow()
+            nodes = {row.name: row for row in ComputeNode.objects.filter(target=cluster.target)}
         except BackendError as exc:  # the beat logs it and tries again next time
             errors.append(exc.message)
         else:

@@ -150,3 +150,23 @@ def test_hostlists_expand():
     assert expand_hostlist("node01") == ["node01"]
     assert expand_hostlist("n[08-10]") == ["n08", "n09", "n10"]
     assert expand_hostlist("") == []
+
+
+def test_an_impossible_cluster_is_refused_in_plain_words(team):
+    from compute.backends.base import BackendError
+    from compute.backends.slurm_cluster import CreatedCluster
+    from compute.models import ComputeTarget
+
+    target = ComputeTarget.objects.create(
+        workspace=team.workspace,
+        name="c1",
+        kind="slurm",
+        config={"size": "small", "min_nodes": 3, "max_nodes": 2, "idle_seconds": 60, "engine": "e"},
+    )
+    with pytest.raises(BackendError) as failure:
+        CreatedCluster(target)._conf(CreatedCluster(target).shape())
+    assert failure.value.permanent
+    assert "min_nodes <= max_nodes" in failure.value.message
+    target.config["size"] = "enormous"
+    with pytest.raises(BackendError, match="The node size 'enormous' is not in the catalogue"):
+        CreatedCluster(target).shape()
