@@ -227,3 +227,22 @@ def test_a_cloud_node_killed_under_a_job_is_marked_down_then_usable_again(create
     )
     rc, out, _ = cluster._sh('cat "/shared/slurm-$1.out"', [job])
     assert out.strip() == "node1"
+
+
+def test_a_dedicated_job_preempts_a_low_priority_one_which_is_requeued(created_cluster):
+    cluster = created_cluster(min_nodes=1, max_nodes=1)
+    submit = 'cd /shared && sbatch --parsable -p "$1" --open-mode=append --wrap "$2"'
+    rc, out, err = cluster._sh(submit, ["lowpriority", "echo attempt $SLURM_RESTART_COUNT; sleep 300"])
+    assert rc == 0, err
+    low = out.strip()
+    follow(cluster, lambda n: n["node1"].state == NodeState.RUNNING, timeout=30, what="the low-priority job")
+    rc, out, err = cluster._sh(submit, ["dedicated", "sleep 5"])
+    high = out.strip()
+
+    def preempted(nodes):
+        jobs = {job["job"]: job for job in cluster.target.observed["queue"]}
+        return jobs.get(high, {}).get("state") == "RUNNING" and jobs.get(low, {}).get("state") == "PENDING"
+
+    follow(cluster, preempted, timeout=30, what="the dedicated job running, the low-priority one requeued")
+    rc, out, _ = cluster._sh("scontrol show job \"$1\" | grep -o 'Restarts=[0-9]*'", [low])
+    assert out.strip() == "Restarts=1"
