@@ -27,11 +27,11 @@ from .docker_exec import ContainerExecMixin
 from .docker_vm import engine_of
 from .slurm_conf import POWERING_UP, NodeSeen
 
+log = logging.getLogger(__name__)
+
 DEFAULT_IMAGE = "localhost/portal-slurm:22.05"
 CLUSTER_LABEL = "io.portal.cluster"
 SHARED = "/shared"
-log = logging.getLogger(__name__)
-
 START = "/usr/local/sbin/portal-slurm-start"
 HEAD_MEMORY_GB = 1.0
 # Replaces slurm.conf at once (a reader never sees half a file).

@@ -246,3 +246,25 @@ def test_a_dedicated_job_preempts_a_low_priority_one_which_is_requeued(created_c
     follow(cluster, preempted, timeout=30, what="the dedicated job running, the low-priority one requeued")
     rc, out, _ = cluster._sh("scontrol show job \"$1\" | grep -o 'Restarts=[0-9]*'", [low])
     assert out.strip() == "Restarts=1"
+
+
+def test_run_primitives_go_through_the_head_onto_the_shared_volume(created_cluster, tmp_path):
+    import io
+    import tarfile
+
+    cluster = created_cluster(min_nodes=1, max_nodes=1)
+    archive = tmp_path / "snap.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        member = tarfile.TarInfo("train.py")
+        member.size = 5
+        tar.addfile(member, io.BytesIO(b"print"))
+    rc, _, err = cluster._sh('mkdir -p "$1/snapshots"', [cluster.area])
+    assert rc == 0, err
+    remote, _ = cluster._put_snapshot("ab" * 32, archive)
+    assert remote.startswith(f"/shared/ws-{cluster.target.workspace_id}/snapshots/")
+    # A node sees what the head wrote: the volume is shared.
+    rc, out, err = cluster._sh('srun tar -tzf "$1"', [remote], timeout=60)
+    assert (rc, out.strip()) == (0, "train.py"), err
+    assert cluster._read(remote, 0, 2) == archive.read_bytes()[:2]
+    cluster._fetch(remote, tmp_path / "back.tar.gz")
+    assert (tmp_path / "back.tar.gz").read_bytes() == archive.read_bytes()
