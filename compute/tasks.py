@@ -1,6 +1,7 @@
 from celery import shared_task
 
-from . import lifecycle, pickup, services
+from . import clusters, lifecycle, pickup, services
+from .backends import cluster_kinds
 from .models import ComputeTarget, TargetState
 
 
@@ -65,3 +66,20 @@ def stop_idle_targets() -> list[str]:
 def remove_expired_run_containers() -> None:
     """Periodic (celery beat): containers kept after failed runs go once their time is up."""
     lifecycle.remove_expired_run_containers()
+
+
+@shared_task(ignore_result=True)
+def follow_clusters() -> None:
+    """Periodic (celery beat, every few seconds): each running cluster's nodes and
+    queue observed, created clusters' containers reconciled, one task per cluster."""
+    for pk in ComputeTarget.objects.filter(kind__in=cluster_kinds(), state=TargetState.SUCCEEDED).values_list(
+        "pk", flat=True
+    ):
+        follow_cluster.delay(pk)
+
+
+@shared_task(ignore_result=True)
+def follow_cluster(target_id: int) -> None:
+    target = ComputeTarget.objects.filter(pk=target_id, state=TargetState.SUCCEEDED).first()
+    if target is not None:
+        clusters.follow(target)

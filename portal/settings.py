@@ -257,6 +257,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Sweeps advance on events (a child ends, new metrics); this catches a lost one.
     "advance-sweeps": {"task": "runs.tasks.advance_sweeps", "schedule": 15},
+    # Clusters: nodes and queue observed, created clusters' containers follow Slurm.
+    "follow-clusters": {
+        "task": "compute.tasks.follow_clusters",
+        "schedule": env.float("PORTAL_CLUSTER_FOLLOW_INTERVAL", default=3.0),
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -43,3 +43,8 @@ def backends_by_mode() -> dict[str, list]:
 def runnable_kinds() -> list[str]:
     """Kinds whose targets run scripts (they implement the run contract)."""
     return [kind for kind in BACKENDS if get_backend(kind).can_run]
+
+
+def cluster_kinds() -> list[str]:
+    """Kinds whose targets have nodes the portal follows (clusters)."""
+    return [kind for kind in BACKENDS if get_backend(kind).has_nodes]

@@ -146,6 +146,13 @@ class Backend:
         """What deleting a created target does, in a sentence for the confirmation page."""
         return f"The portal removes what it created for {self.target.name}. This cannot be undone."
 
+    # Clusters: the portal follows their nodes and queue on beat (compute/clusters.py).
+    has_nodes: bool = False
+
+    def follow_cluster(self) -> None:
+        """One look at the cluster's nodes and queue (``clusters.observe``) and, for a
+        created cluster, one reconcile of its containers (``clusters.reconcile``)."""
+
     @classmethod
     def housekeeping(cls) -> None:
         """Periodic cleanup of what this kind's runs leave behind (beat task)."""

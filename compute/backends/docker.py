@@ -7,6 +7,7 @@ TLS client certificates (``tcp://``), or through an attached SSH VM
 ``Engine._errors`` as a BackendError in plain words.
 """
 
+import io
 import shutil
 import tarfile
 import tempfile
@@ -110,9 +111,14 @@ class Engine:
         memory_gb: float,
         gpus: int,
         labels: dict | None = None,
+        hostname: str = "",
+        network: str = "",
+        mounts: dict[str, str] | None = None,
+        environment: dict[str, str] | None = None,
     ):
         """A container with exactly these limits (created, not started), labelled
-        with the pk of the target it belongs to (``owner``)."""
+        with the pk of the target it belongs to (``owner``). On a ``network`` it is
+        reachable by its ``hostname``; ``mounts`` are named volumes: {volume: path}."""
         kwargs = {
             "name": name,
             "command": command,
@@ -120,6 +126,16 @@ class Engine:
             "detach": True,
             "stop_signal": "SIGTERM",
         }
+        if hostname:
+            kwargs["hostname"] = hostname
+        if network:
+            aliases = [hostname] if hostname else None
+            kwargs["network"] = network
+            kwargs["networking_config"] = {network: self.client.api.create_endpoint_config(aliases=aliases)}
+        if mounts:
+            kwargs["volumes"] = {volume: {"bind": path, "mode": "rw"} for volume, path in mounts.items()}
+        if environment:
+            kwargs["environment"] = environment
         if cpus:
             kwargs["nano_cpus"] = int(cpus * 1e9)
         if memory_gb:
@@ -153,6 +169,11 @@ class Engine:
         with self._errors("Listing the target's containers"):
             return self.client.containers.list(all=True, filters={"label": f"{LABEL}={target_id}"})
 
+    def with_label(self, label: str) -> list:
+        """Containers carrying ``label`` ("key=value"), running or not."""
+        with self._errors("Listing containers"):
+            return self.client.containers.list(all=True, filters={"label": label})
+
     def start(self, container) -> None:
         with self._errors(f"Starting the container {container.name}"):
             container.start()
@@ -167,6 +188,49 @@ class Engine:
     def remove(self, container) -> None:
         with self._errors(f"Removing the container {container.name}"), suppress(docker.errors.NotFound):
             container.remove(force=True)
+
+    def restart(self, container, timeout: int = 10) -> None:
+        with self._errors(f"Restarting the container {container.name}"):
+            container.restart(timeout=timeout)
+            container.reload()
+        if container.status != "running":
+            raise BackendError(f"The container {container.name} stopped right after restarting.")
+
+    # ---- networks and volumes (created clusters) --------------------------------------
+    def create_network(self, name: str, *, labels: dict):
+        """A private bridge network: containers on it reach each other by hostname."""
+        with self._errors(f"Creating the network {name}"):
+            return self.client.networks.create(name, driver="bridge", labels=labels)
+
+    def networks_with(self, label: str) -> list:
+        with self._errors("Listing networks"):
+            return self.client.networks.list(filters={"label": label})
+
+    def remove_network(self, network) -> None:
+        with self._errors(f"Removing the network {network.name}"), suppress(docker.errors.NotFound):
+            network.remove()
+
+    def create_volume(self, name: str, *, labels: dict):
+        with self._errors(f"Creating the volume {name}"):
+            return self.client.volumes.create(name, labels=labels)
+
+    def volumes_with(self, label: str) -> list:
+        with self._errors("Listing volumes"):
+            return self.client.volumes.list(filters={"label": label})
+
+    def remove_volume(self, volume) -> None:
+        with self._errors(f"Removing the volume {volume.name}"), suppress(docker.errors.NotFound):
+            volume.remove(force=True)
+
+    def put_bytes(self, container, folder: str, name: str, data: bytes, mode: int = 0o644) -> None:
+        """Write one small file into a folder of the container (running or only created)."""
+        member = tarfile.TarInfo(name)
+        member.size, member.mode = len(data), mode
+        with tempfile.TemporaryFile() as spool:
+            with tarfile.open(fileobj=spool, mode="w") as tar:
+                tar.addfile(member, io.BytesIO(data))
+            spool.seek(0)
+            self._put_archive(container, folder, spool, name)
 
     def exec(self, container, argv: list[str], *, timeout: float | None = None, binary: bool = False):
         """Run argv in a running container; (exit code, stdout, stderr), as text
