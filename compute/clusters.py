@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from .backends.base import BackendError
 from .backends.slurm_conf import NodeSeen
-from .live import push_target
+from .live import push_cluster
 from .models import ClusterSample, ComputeNode, NodeInterval, NodeState
 
 log = logging.getLogger(__name__)
@@ -185,10 +185,17 @@ def observe(target, sh, *, now=None) -> list[Node]:
     _link_runs(target, queue)
     now = now or timezone.now()
     with transaction.atomic():
-        _save_nodes(target, nodes, queue, now)
+        nodes_changed = _save_nodes(target, nodes, queue, now)
+        queue_changed = (target.observed or {}).get("queue") != queue
         target.observed = {"queue": queue, "at": now.isoformat()}
         target.save(update_fields=["observed", "updated_at"])
-        push_target(target)
+        # Pushed only when something moved: a beat every few seconds re-renders nothing.
+        if nodes_changed or queue_changed:
+            push_cluster(target)
+        if nodes_changed:
+            from dashboard.live import push_now
+
+            push_now(target.workspace_id)
     return nodes
 
 
@@ -206,7 +213,9 @@ def _link_runs(target, queue: list[dict]) -> None:
         job["run"] = runs.get(key) if key else None
 
 
-def _save_nodes(target, nodes: list[Node], queue: list[dict], now) -> None:
+def _save_nodes(target, nodes: list[Node], queue: list[dict], now) -> bool:
+    """Whether a node's state, reason or run changed (or a node came or went)."""
+    changed = False
     runs_on = {}
     for job in queue:
         if job["run"] and job["state"] == "RUNNING":
@@ -217,6 +226,7 @@ def _save_nodes(target, nodes: list[Node], queue: list[dict], now) -> None:
     for node in nodes:
         state = node.state
         row = existing.pop(node.name, None) or ComputeNode(target=target, name=node.name)
+        before = _shown(row)
         if row.pk is None or row.state != state:
             row.since = now
         row.state, row.slurm_state, row.reason = state, node.slurm_state, node.reason
@@ -227,7 +237,9 @@ def _save_nodes(target, nodes: list[Node], queue: list[dict], now) -> None:
             node.gpus,
         )
         row.run_id = runs_on.get(node.name)
-        row.save()
+        if row.pk is None or _shown(row) != before:
+            changed = True
+            row.save()
         interval = open_intervals.pop(node.name, None)
         if state in UP_STATES and interval is None:
             NodeInterval.objects.create(
@@ -238,6 +250,7 @@ def _save_nodes(target, nodes: list[Node], queue: list[dict], now) -> None:
             interval.save(update_fields=["ended_at"])
     for row in existing.values():  # no longer in slurm.conf
         row.delete()
+        changed = True
     for interval in open_intervals.values():
         interval.ended_at = now
         interval.save(update_fields=["ended_at"])
@@ -247,6 +260,21 @@ def _save_nodes(target, nodes: list[Node], queue: list[dict], now) -> None:
     last = ClusterSample.objects.filter(target=target).order_by("-at").first()
     if last is None or last.counts != counts:
         ClusterSample.objects.create(target=target, at=now, counts=counts)
+        changed = True
+    return changed
+
+
+def _shown(row: ComputeNode) -> tuple:
+    return (
+        row.state,
+        row.slurm_state,
+        row.reason,
+        row.partitions,
+        row.cpus,
+        row.memory_mb,
+        row.gpus,
+        row.run_id,
+    )
 
 
 # ---- reconcile: a created cluster's containers follow Slurm --------------------------

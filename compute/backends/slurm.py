@@ -180,6 +180,14 @@ class SlurmBackend(ClusterPages, Backend):
                 )
         return sizes
 
+    has_nodes = True
+
+    def follow_cluster(self) -> None:
+        """An attached cluster is only observed: the portal never changes it."""
+        from .. import clusters
+
+        clusters.observe(self.target, self._sh)
+
     def queue_reason(self, run) -> str | None:
         return None  # a cluster takes every run at once: Slurm queues it (see the poll's note)
 
@@ -274,16 +282,19 @@ class CreatedSlurm(SlurmRunnerMixin, SlurmBackend):
 
     # ---- runner.py's primitives, through the head container ----------------------
     def _sh(self, script, args, *, timeout=None):
-        return self.cluster.sh(script, args, timeout=timeout or self.command_timeout)
+        return self.cluster._sh(script, args, timeout=timeout or self.command_timeout)
 
     def _put_snapshot(self, sha256, archive):
-        return self.cluster.put_snapshot(self.area, sha256, archive)
+        return self.cluster._put_snapshot(sha256, archive)
 
     def _read(self, path, offset, limit):
-        return self.cluster.read(path, offset, limit)
+        return self.cluster._read(path, offset, limit)
 
     def _fetch(self, path, dest):
-        self.cluster.fetch(path, dest)
+        self.cluster._fetch(path, dest)
+
+    def follow_cluster(self) -> None:
+        self.cluster.follow()
 
     def close(self):
         if getattr(self, "_cluster", None) is not None:
