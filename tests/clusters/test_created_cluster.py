@@ -177,30 +177,45 @@ def test_engine_unreachable_while_creating_says_so(team, db):
     assert "unix:///nonexistent/podman.sock" in failure.value.message
 
 
-def test_the_login_fixture_gives_an_existing_cluster_over_ssh(slurm_login, tmp_path):
-    import base64
+def test_a_cluster_with_a_login_node_is_attached_as_existing_and_runs_through_sbatch(
+    slurm_login, team, worker, submit
+):
+    """The issue's "attach existing" set-up: sshd in the head of a cluster the fixture
+    started, attached over SSH with its host key pinned, like any existing cluster."""
+    from compute.backends.slurm import AttachedSlurm
+    from compute.models import ComputeTarget, TargetState
+    from portal import crypto
+    from runs.models import RunStatus
+    from tests.runs.test_execution import finished, text_of
 
-    import paramiko
-
-    client = paramiko.SSHClient()
-    kind, blob = slurm_login.host_key.split()
-    client.get_host_keys().add(slurm_login.address, kind, paramiko.Ed25519Key(data=base64.b64decode(blob)))
-    key = tmp_path / "key"
-    key.write_text(slurm_login.private_key)
-    client.connect(
-        slurm_login.address,
-        port=slurm_login.port,
-        username=slurm_login.username,
-        key_filename=str(key),
-        look_for_keys=False,
-        allow_agent=False,
-        timeout=10,
+    target = ComputeTarget.objects.create(
+        workspace=team.workspace,
+        name="existing",
+        kind="slurm",
+        state=TargetState.SUCCEEDED,
+        config={
+            "mode": "attach",
+            "address": slurm_login.address,
+            "port": slurm_login.port,
+            "username": slurm_login.username,
+            "workdir": slurm_login.workdir,
+            "partition": "",
+        },
+        encrypted_secrets={"private_key": crypto.encrypt(slurm_login.private_key)},
+        host_key=slurm_login.host_key,
     )
-    try:
-        _, out, _ = client.exec_command("sinfo -h -o %P && srun hostname", timeout=60)
-        assert out.read().decode().split() == ["dedicated*", "lowpriority", "node1"]
-    finally:
-        client.close()
+    assert isinstance(target.backend, AttachedSlurm)
+    caps = target.backend.check(lambda step: None)
+    assert [(p["name"], p["default"]) for p in caps["partitions"]] == [
+        ("dedicated", True),
+        ("lowpriority", False),
+    ]
+    assert [n["name"] for n in caps["nodes"]] == ["node1"]
+    run = finished(
+        submit(target, {"train.py": "import socket\nprint('on', socket.gethostname())\n"}), timeout=120
+    )
+    assert run.status == RunStatus.COMPLETED, run.error
+    assert text_of(run, "stdout") == "on node1\n"
 
 
 def test_a_cloud_node_killed_under_a_job_is_marked_down_then_usable_again(created_cluster):
