@@ -218,7 +218,7 @@ def _save_nodes(target, nodes: list[Node], queue: list[dict], now) -> bool:
     changed = False
     runs_on = {}
     for job in queue:
-        if job["run"] and job["state"] == "RUNNING":
+        if job["run"] and job["state"] in ("RUNNING", "CONFIGURING", "COMPLETING"):  # the nodes it holds
             for name in expand_hostlist(job["nodelist"]):
                 runs_on[name] = job["run"]
     existing = {node.name: node for node in ComputeNode.objects.select_for_update().filter(target=target)}
