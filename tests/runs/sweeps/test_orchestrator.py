@@ -226,7 +226,7 @@ def test_finish_run_queues_a_step(make_sweep, monkeypatch, django_capture_on_com
     assert queued == [parent.pk]
 
 
-def test_metric_events_queue_one_step_at_the_window_end(monkeypatch, django_capture_on_commit_callbacks):
+def test_metric_events_queue_one_step_at_the_window_end(db, monkeypatch, django_capture_on_commit_callbacks):
     from django.core.cache import cache
 
     delayed = []
