@@ -121,10 +121,17 @@ while [ $# -ge 2 ]; do
   [ -f "$key/env_result" ] && echo "$n env=$(head -c 200 "$key/env_result" | tr -cd 'a-z0-9 ')"
   [ -f "$key/attempt" ] && echo "$n attempt=$(head -c 8 "$key/attempt" | tr -cd '0-9')"
   [ -f "$key/canceled" ] && echo "$n canceled=1"
-  if [ ! -f "$key/exit_code" ] && [ -f "$key/slurm.out" ]; then
+  if [ -f "$key/slurm.out" ]; then
+    # What Slurm said when it stopped the job (time limit, preemption), and how many
+    # times: a requeued job's earlier attempts said it too.
     said=$(grep -o '\*\*\* JOB [0-9]* ON [^ ]* CANCELLED AT [^ ]* .*\*\*\*' "$key/slurm.out" | tail -n 1 | head -c 300)
-    [ -n "$said" ] && echo "$n slurm=$said"
-    case "$job" in ''|*[!0-9]*) ;; *) lost="$lost${lost:+,}$job" ;; esac
+    [ -n "$said" ] && echo "$n slurm=$said" && echo "$n stops=$(grep -c 'CANCELLED AT' "$key/slurm.out")"
+  fi
+  if [ ! -f "$key/exit_code" ]; then  # left the queue without an exit code: ask sacct
+    case "$job" in
+      ''|*[!0-9]*) ;;
+      *) printf '%s\n' "$q" | grep -q "^ *$job|" || lost="$lost${lost:+,}$job" ;;
+    esac
   fi
   names="$names $key/stdout.log $key/stderr.log $key/system.log $key/metrics.jsonl"
   n=$((n+1))
@@ -310,10 +317,15 @@ class SlurmRunnerMixin(RunnerMixin):
                 if requeued:
                     state.attempt += 1
                     state.note = f"Requeued by Slurm (attempt {state.attempt}): {state.note[0].lower()}{state.note[1:]}"
-            elif not alive and state.exit_code is None and not state.canceled and not state.missing:
-                state.failure = state.failure or why_ended(
-                    accounted.get(str(handle.get("pid", "")), ""), f.get("slurm", "")
-                )
+            elif not alive and not state.canceled and not state.missing:
+                stopped_this_attempt = int(f.get("stops") or 0) >= max(state.attempt, 1)
+                if state.exit_code is None:
+                    state.failure = state.failure or why_ended(
+                        accounted.get(str(handle.get("pid", "")), ""), f.get("slurm", "")
+                    )
+                elif state.exit_code != 0 and f.get("slurm") and stopped_this_attempt:
+                    # Slurm's signal reached the script first (exit 143): Slurm's reason, not the code
+                    state.failure = why_ended("", f["slurm"])
             states.append(state)
         return states
 

@@ -16,6 +16,7 @@ from compute.models import ComputeNode, ComputeTarget, NodeState, TargetState
 from runs import services
 from runs.models import Metric, RunStatus
 from tests import slurm
+from tests.compute.clusters import seed_sizes
 from tests.conftest import wait_for
 from tests.runs.test_execution import finished, text_of
 
@@ -57,6 +58,7 @@ def test_create_a_cluster_run_on_two_nodes_watch_them_come_and_go_then_delete(
     make_snapshot,
     beat,
 ):
+    seed_sizes()  # an earlier browser test emptied every table, the seeded catalogue too
     engine_target("engine1")
     sign_in(team.contributor)
     page.goto(f"{live_portal}/compute/add/?kind=slurm&mode=create")

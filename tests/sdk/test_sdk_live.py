@@ -360,8 +360,10 @@ def test_the_batch_ai_snippet_creates_a_cluster(live_workspace, team, podman_eng
     catalogue size that holds STANDARD_D2_V2 (or the engine's largest), min 1 node."""
     from compute.models import ComputeTarget as Target
     from tests import slurm
+    from tests.compute.clusters import seed_sizes
 
     slurm.ensure_slurm_image()
+    seed_sizes()  # an earlier browser test emptied every table, the seeded catalogue too
     _, connect = live_workspace
     engine = ComputeTarget.attach(
         connect(team.owner), "podman", DockerEngineCompute.attach_configuration(podman_engine.url)
