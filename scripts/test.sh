@@ -19,4 +19,27 @@ DJANGO_SETTINGS_MODULE=tests.settings .venv/bin/python manage.py setup_local_run
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-exec .venv/bin/python -m pytest "$@"
+if [ $# -gt 0 ]; then
+  exec .venv/bin/python -m pytest "$@"
+fi
+
+# The whole suite. The Slurm tests (tests/clusters: real clusters, mostly waiting
+# on Slurm) run beside the rest, with a database, a Redis database and an SSH test
+# user of their own; the two suites leave each other's containers alone.
+.venv/bin/python -c "from tests import podman; podman.ensure_config()"
+mkdir -p test-artifacts
+database=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/portal}
+redis=${REDIS_URL:-redis://127.0.0.1:6379/14}
+DATABASE_URL="${database}_slurm" REDIS_URL="${redis%/*}/13" PORTAL_TEST_SSH_USER=portalslurm \
+  .venv/bin/python -m pytest tests/clusters > test-artifacts/slurm-tests.log 2>&1 &
+slurm_suite=$!
+status=0
+.venv/bin/python -m pytest --ignore=tests/clusters || status=$?
+slurm_status=0
+wait "$slurm_suite" || slurm_status=$?
+echo "---- tests/clusters (run beside the rest; also in test-artifacts/slurm-tests.log) ----"
+cat test-artifacts/slurm-tests.log
+if [ "$status" -ne 0 ] || [ "$slurm_status" -ne 0 ]; then
+  echo "FAILED: the suite exited $status, tests/clusters exited $slurm_status" >&2
+  exit 1
+fi

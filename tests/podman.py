@@ -188,7 +188,9 @@ class PodmanService:
 
 
 def remove_portal_containers() -> None:
-    """Containers the portal made (labelled), left by a test that failed midway."""
-    ids = podman("ps", "-aq", "--filter", f"label={LABEL}").stdout.split()
+    """Containers the portal made (labelled), left by a test that failed midway;
+    not created clusters' (tests/clusters cleans those: its suite may run beside this one)."""
+    clusters = set(podman("ps", "-aq", "--filter", "label=io.portal.cluster").stdout.split())
+    ids = [i for i in podman("ps", "-aq", "--filter", f"label={LABEL}").stdout.split() if i not in clusters]
     if ids:
         podman("rm", "-f", *ids)

@@ -16,6 +16,7 @@ from tests import podman, slurm
 from tests.conftest import SSH_PASSWORD
 from tests.e2e.conftest import live_portal, screenshot, sign_in  # noqa: F401 (fixtures)
 from tests.runs.conftest import local_target, make_snapshot, submit  # noqa: F401 (fixtures)
+from tests.sdk.conftest import live_workspace  # noqa: F401 (fixture)
 
 
 @pytest.fixture(scope="session")
