@@ -310,6 +310,8 @@ def follow(target) -> bool:
             backend.follow_cluster()
         except BackendError as exc:
             log.info("Following cluster %s failed: %s", target.pk, exc.message)
+        except Exception:  # what the cluster printed broke the portal: the next beat tries again
+            log.exception("Following cluster %s failed", target.pk)
         finally:
             backend.close()
     finally:

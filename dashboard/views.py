@@ -75,7 +75,7 @@ def table_csv(request, key):
 
 def _safe(cell):
     """A text cell a spreadsheet would run as a formula is quoted."""
-    if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@"):
+    if isinstance(cell, str) and cell[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + cell
     return cell
 

@@ -48,7 +48,9 @@ def current_use(workspace, *, now=None) -> Use:
     ).aggregate(gpus=Sum("gpus"), nodes=Sum("node_count"))
     gpus, nodes = held["gpus"] or 0, held["nodes"] or 0
     waiting = (
-        Run.objects.filter(workspace=workspace, status__in=UNFINISHED)
+        Run.objects.filter(
+            workspace=workspace, status__in=UNFINISHED, sweep__isnull=True
+        )  # a sweep's parent holds nothing
         .exclude(Exists(RunAllocation.objects.filter(run=OuterRef("pk"), ended_at__isnull=True)))
         .values("target", "node_count")
         .annotate(n=Count("pk"))

@@ -11,6 +11,9 @@ from django.db.models.functions import Cast
 
 from .models import SystemSample
 
+# Merged byte counters stay in a 64-bit column whatever a run wrote.
+MERGED_BYTES_MAX = 2**53
+
 SAMPLES_MAX = 720  # per run: a week-long run keeps about one sample every 14 minutes
 GPUS_MAX = 64
 BYTES_MAX = 2**62
@@ -104,8 +107,8 @@ def downsample(rows: list[SystemSample]) -> list[SystemSample]:
                 seconds=total,
                 cpu_cores=avg(a.cpu_cores, b.cpu_cores),
                 rss_bytes=max(a.rss_bytes, b.rss_bytes),
-                read_bytes=a.read_bytes + b.read_bytes,
-                write_bytes=a.write_bytes + b.write_bytes,
+                read_bytes=min(a.read_bytes + b.read_bytes, MERGED_BYTES_MAX),
+                write_bytes=min(a.write_bytes + b.write_bytes, MERGED_BYTES_MAX),
                 gpu_used=avg(a.gpu_used, b.gpu_used),
                 gpu_memory_mb=avg(a.gpu_memory_mb, b.gpu_memory_mb),
                 gpus=b.gpus,

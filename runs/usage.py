@@ -35,11 +35,11 @@ def per_node(target) -> tuple[float, int, Decimal | None]:
     config, caps = target.config or {}, target.capabilities or {}
     price = None
     if config.get("size"):
-        size = (
-            NodeSize.objects.filter(name=config["size"], workspace__in=[target.workspace_id, None])
-            .order_by("workspace")  # the workspace's own size before the installation's
-            .first()
-        )
+        mine = NodeSize.objects.filter(name=config["size"], workspace_id=target.workspace_id).first()
+        size = mine or NodeSize.objects.filter(name=config["size"], workspace__isnull=True).first()
+        fixed = config.get("node")  # a created cluster's size as it was made (the catalogue may change)
+        if isinstance(fixed, dict) and fixed.get("cpus") is not None:
+            return float(fixed["cpus"]), int(fixed.get("gpus") or 0), size.hourly_price if size else None
         if size is not None:
             return float(size.cpu_cores), int(size.gpus), size.hourly_price
     if config.get("cpus"):

@@ -31,6 +31,7 @@ from .runner import DIGEST_FUNCTIONS, LAUNCH_PREPARE, LOG_FILES, RunnerMixin, pa
 SBATCH_PREFIX = r"""
 partition="$1"; nodes="$2"; ppn="$3"; batch="$4"; launcher="$5"
 shift 5
+umask 077  # a shared filesystem: the run's files are its user's alone
 """
 
 SBATCH_START = r"""
@@ -185,6 +186,10 @@ ACTIVE_STATES = {
     "STOPPED",
     "RESV_DEL_HOLD",
 }
+# States in which the job has not started its script (yet, or again after a requeue):
+# CONFIGURING is a cloud node powering up for it.
+WAITING_STATES = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED"}
+ATTEMPTS_MAX = 1000
 JOB_LINE = re.compile(r"^q (\d+)\|([A-Z_]+)\|([^|]*)\|([^|]*)\|([^|]*)\|(\d*)$")
 ENDED_BY_SLURM = {
     "TIMEOUT": "Slurm stopped the job: it reached its time limit",
@@ -217,7 +222,9 @@ def why_ended(state: str, said: str) -> str:
 
 def queue_note(job: tuple, jobs: dict) -> str:
     """'Queued in `dedicated`, position 3 of 7 (Resources)' for a pending job."""
-    job_id, _, reason, partition, _, priority = job
+    job_id, job_state, reason, partition, _, priority = job
+    if job_state == "CONFIGURING":
+        return f"Nodes allocated in `{partition}`: Slurm is starting them"
     pending = sorted(
         (j for j in jobs.values() if j[1] == "PENDING" and j[3] == partition),
         key=lambda j: (-int(j[5] or 0), int(j[0])),
@@ -297,18 +304,21 @@ class SlurmRunnerMixin(RunnerMixin):
         for handle, f, s in zip(handles, found, sizes, strict=True):
             job = jobs.get(str(handle.get("pid", "")))
             alive = job is not None and job[1] in ACTIVE_STATES
+            exit_code = parse_exit_code(f.get("exit"))
+            if job is not None and not alive and exit_code is None and job[1] == "COMPLETED":
+                alive = True  # Slurm says it ended well; its exit code file is not visible yet (NFS)
             state = RunState(
                 alive=alive,
-                exit_code=parse_exit_code(f.get("exit")),
+                exit_code=exit_code,
                 phase=f.get("phase", ""),
                 env_result=f.get("env", ""),
                 failure=f.get("failure", ""),
                 canceled=f.get("canceled") == "1",
                 missing=f.get("missing") == "1",
                 sizes=s or None,
-                attempt=int(f["attempt"]) if f.get("attempt", "").isdigit() else 0,
+                attempt=min(int(f["attempt"]), ATTEMPTS_MAX) if f.get("attempt", "").isdigit() else 0,
             )
-            if alive and job[1] in ("PENDING", "REQUEUED", "REQUEUE_HOLD"):
+            if alive and job[1] in WAITING_STATES:
                 requeued = state.attempt >= 1  # an attempt started before: Slurm requeued the job
                 state.phase = "queued"
                 state.exit_code = None  # a requeued job's old exit code is not its end
@@ -320,9 +330,8 @@ class SlurmRunnerMixin(RunnerMixin):
             elif not alive and not state.canceled and not state.missing:
                 stopped_this_attempt = int(f.get("stops") or 0) >= max(state.attempt, 1)
                 if state.exit_code is None:
-                    state.failure = state.failure or why_ended(
-                        accounted.get(str(handle.get("pid", "")), ""), f.get("slurm", "")
-                    )
+                    ended_as = job[1] if job is not None else accounted.get(str(handle.get("pid", "")), "")
+                    state.failure = state.failure or why_ended(ended_as, f.get("slurm", ""))
                 elif state.exit_code != 0 and f.get("slurm") and stopped_this_attempt:
                     # Slurm's signal reached the script first (exit 143): Slurm's reason, not the code
                     state.failure = why_ended("", f["slurm"])

@@ -99,7 +99,7 @@ def test_create_a_cluster_run_on_two_nodes_watch_them_come_and_go_then_delete(
     expect(nodes.locator("[data-state=preparing]")).to_have_count(2, timeout=60_000)
     screenshot("cluster-e2e-preparing")
     run.refresh_from_db()
-    assert run.status == RunStatus.PREPARING and "Queued in `dedicated`" in run.substep, run.substep
+    assert run.status == RunStatus.PREPARING and "in `dedicated`" in run.substep, run.substep
     expect(nodes.locator("[data-state=running]")).to_have_count(2, timeout=90_000)
     screenshot("cluster-e2e-running")
 
