@@ -84,7 +84,9 @@ def created_cluster(team, engine_target):
     """created_cluster(**config) -> a provisioned CreatedCluster (min 1, max 2, 10 idle
     seconds unless told); deprovisioned afterwards. ``.steps`` are its progress lines."""
     from compute.backends.slurm_cluster import CreatedCluster
+    from tests.compute.clusters import seed_sizes
 
+    seed_sizes()  # a transactional test before this one emptied every table, the seeded catalogue too
     engine_target()
     made = []
 
