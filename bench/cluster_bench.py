@@ -98,7 +98,11 @@ def batch(bench, target, cluster, snapshot, count: int) -> dict:
     ended = time.monotonic()
     total = ended - started
     _, calls, _ = cluster._sh("cat /tmp/slurm-calls", [])
-    wait(lambda: all(s == NodeState.OFF for s in states(target)) and not nodes_on_engine(target), timeout=600)
+    wait(
+        lambda: all(s == NodeState.OFF for s in states(target)) and not nodes_on_engine(target),
+        timeout=600,
+        interval=0.5,
+    )
     scale_down = time.monotonic() - ended
     counts = {"squeue": 0, "sacct": 0, "sinfo": 0}
     for line in calls.splitlines():
