@@ -402,6 +402,27 @@ def split_run_dir(run_dir: str) -> tuple[str, str]:
     return str(path.parent), path.name
 
 
+def parse_run_lines(lines: list[str], handles: list[dict]) -> tuple[list[dict], list[dict]]:
+    """A poll's per-run lines: ``<index> key=value`` (values capped) and
+    ``size <key>/<log file>=<bytes>``; (fields, log sizes) per handle. Other lines are skipped."""
+    found: list[dict] = [{} for _ in handles]
+    sizes: list[dict] = [{} for _ in handles]
+    keys = {split_run_dir(h["run_dir"])[1]: i for i, h in enumerate(handles)}
+    by_file = {filename: name for name, filename in LOG_FILES.items()}
+    for line in lines:
+        if line.startswith("size "):
+            path, _, size = line[5:].rpartition("=")
+            key, _, filename = path.partition("/")
+            if key in keys and filename in by_file and size.isdigit():
+                sizes[keys[key]][by_file[filename]] = int(size)
+            continue
+        index, _, rest = line.partition(" ")
+        name, sep, value = rest.partition("=")
+        if sep and index.isdigit() and int(index) < len(handles):
+            found[int(index)][name] = value[:1000]
+    return found, sizes
+
+
 def tree_digest(archive: Path) -> str:
     """The digest DIGEST_FUNCTIONS computes on the target for a folder
     extracted from ``archive`` (a snapshot tar.gz): kept next to the archive,
@@ -502,8 +523,10 @@ class RunnerMixin:
             "already": fields.get("launched") == "already",
         }
 
-    # The launch script, and what comes before the common arguments (the Slurm kind's own).
+    # The launch script, and what comes before the common arguments (the Slurm kind's own);
+    # the script that packs outputs/ (Slurm's adds the other ranks').
     launch_script = LAUNCH
+    pack_outputs_script = PACK_OUTPUTS
 
     def launch_prefix(self, spec: LaunchSpec) -> list[str]:
         return []
@@ -558,21 +581,7 @@ class RunnerMixin:
 
     @staticmethod
     def _parse_poll(output: str, handles: list[dict]) -> list[RunState]:
-        found: list[dict] = [{} for _ in handles]
-        keys = {split_run_dir(h["run_dir"])[1]: i for i, h in enumerate(handles)}
-        sizes: list[dict] = [{} for _ in handles]
-        by_file = {filename: name for name, filename in LOG_FILES.items()}
-        for line in output.splitlines()[: 20 * len(handles) + 10]:
-            if line.startswith("size "):
-                path, _, size = line[5:].rpartition("=")
-                key, _, filename = path.partition("/")
-                if key in keys and filename in by_file and size.isdigit():
-                    sizes[keys[key]][by_file[filename]] = int(size)
-                continue
-            index, _, rest = line.partition(" ")
-            name, sep, value = rest.partition("=")
-            if sep and index.isdigit() and int(index) < len(handles):
-                found[int(index)][name] = value[:1000]
+        found, sizes = parse_run_lines(output.splitlines()[: 20 * len(handles) + 10], handles)
         return [
             RunState(
                 alive=f.get("alive") == "1",
@@ -611,7 +620,7 @@ class RunnerMixin:
     def fetch_outputs(self, handle: dict, dest: Path, *, max_bytes: int | None = None) -> bool:
         """Pack ./outputs on the target and bring the archive to ``dest``; False
         when there is none. An archive over ``max_bytes`` is not downloaded."""
-        out = self._check(PACK_OUTPUTS, [handle["run_dir"]], "Packing the outputs", timeout=600)
+        out = self._check(self.pack_outputs_script, [handle["run_dir"]], "Packing the outputs", timeout=600)
         packed = _fields(out).get("packed")
         if packed is None:
             return False

@@ -200,13 +200,7 @@ class SlurmConfigForm(SSHConfigForm):
             data["partition"] = data.get("partition", "").strip()
             return data
         data = TargetForm.clean(self)
-        for field, message in node_limits_errors(
-            min_nodes=data.get("min_nodes"),
-            max_nodes=data.get("max_nodes"),
-            idle_seconds=data.get("idle_seconds"),
-        ).items():
-            if field not in self.errors:
-                self.add_error(field, message)
+        add_node_limits_errors(self, data)
         self._clean_size(data)
         return data
 
@@ -248,6 +242,17 @@ class SlurmConfigForm(SSHConfigForm):
         return attach
 
 
+def add_node_limits_errors(form, data: dict) -> None:
+    """node_limits_errors() on ``form``, for the fields that have no error of their own yet."""
+    for field, message in node_limits_errors(
+        min_nodes=data.get("min_nodes"),
+        max_nodes=data.get("max_nodes"),
+        idle_seconds=data.get("idle_seconds"),
+    ).items():
+        if field not in form.errors:
+            form.add_error(field, message)
+
+
 class ClusterResizeForm(forms.Form):
     """A created cluster's node limits, changed while it runs."""
 
@@ -257,13 +262,7 @@ class ClusterResizeForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        for field, message in node_limits_errors(
-            min_nodes=data.get("min_nodes"),
-            max_nodes=data.get("max_nodes"),
-            idle_seconds=data.get("idle_seconds"),
-        ).items():
-            if field not in self.errors:
-                self.add_error(field, message)
+        add_node_limits_errors(self, data)
         return data
 
 

@@ -22,10 +22,16 @@ for all such jobs, where accounting works, and in its ``slurm.out``.
 """
 
 import re
-from pathlib import Path
 
 from .base import BackendError, LaunchSpec, RunState
-from .runner import DIGEST_FUNCTIONS, LAUNCH_PREPARE, LOG_FILES, RunnerMixin, parse_exit_code, split_run_dir
+from .runner import (
+    DIGEST_FUNCTIONS,
+    LAUNCH_PREPARE,
+    RunnerMixin,
+    parse_exit_code,
+    parse_run_lines,
+    split_run_dir,
+)
 
 # Slurm's own arguments come first, then LAUNCH_PREPARE's.
 SBATCH_PREFIX = r"""
@@ -238,6 +244,7 @@ class SlurmRunnerMixin(RunnerMixin):
     """The run contract through Slurm; the kind supplies runner.py's four primitives."""
 
     launch_script = SLURM_LAUNCH
+    pack_outputs_script = SLURM_PACK_OUTPUTS
     poll_interval = 2.0
 
     def launch_prefix(self, spec: LaunchSpec) -> list[str]:
@@ -281,25 +288,13 @@ class SlurmRunnerMixin(RunnerMixin):
             match = JOB_LINE.match(line)
             if match:
                 jobs[match.group(1)] = match.groups()
-        found: list[dict] = [{} for _ in handles]
-        sizes: list[dict] = [{} for _ in handles]
         accounted: dict[str, str] = {}
-        keys = {split_run_dir(h["run_dir"])[1]: i for i, h in enumerate(handles)}
-        by_file = {filename: name for name, filename in LOG_FILES.items()}
         for line in lines:
-            if line.startswith("size "):
-                path, _, size = line[5:].rpartition("=")
-                key, _, filename = path.partition("/")
-                if key in keys and filename in by_file and size.isdigit():
-                    sizes[keys[key]][by_file[filename]] = int(size)
-            elif line.startswith("a "):
+            if line.startswith("a "):
                 job_id, _, rest = line[2:].partition("|")
                 accounted[job_id.strip()] = rest.partition("|")[0]
-            elif not line.startswith("q "):
-                index, _, rest = line.partition(" ")
-                name, sep, value = rest.partition("=")
-                if sep and index.isdigit() and int(index) < len(handles):
-                    found[int(index)][name] = value[:1000]
+        found, sizes = parse_run_lines([line for line in lines if not line.startswith(("q ", "a "))], handles)
+        scaling = None  # what the cluster does about its queue: asked once per poll, not per run
         states = []
         for handle, f, s in zip(handles, found, sizes, strict=True):
             job = jobs.get(str(handle.get("pid", "")))
@@ -323,7 +318,9 @@ class SlurmRunnerMixin(RunnerMixin):
                 state.phase = "queued"
                 state.exit_code = None  # a requeued job's old exit code is not its end
                 state.failure = ""
-                state.note = queue_note(job, jobs) + self.scaling_note()
+                if scaling is None:
+                    scaling = self.scaling_note()
+                state.note = queue_note(job, jobs) + scaling
                 if requeued:
                     state.attempt += 1
                     state.note = f"Requeued by Slurm (attempt {state.attempt}): {state.note[0].lower()}{state.note[1:]}"
@@ -346,16 +343,3 @@ class SlurmRunnerMixin(RunnerMixin):
         self._check(
             SLURM_CANCEL, [handle["run_dir"], str(handle.get("pid", ""))], "Canceling the job (scancel)"
         )
-
-    def fetch_outputs(self, handle: dict, dest: Path, *, max_bytes: int | None = None) -> bool:
-        out = self._check(SLURM_PACK_OUTPUTS, [handle["run_dir"]], "Packing the outputs", timeout=600)
-        packed = next((line[7:] for line in out.splitlines() if line.startswith("packed=")), None)
-        if packed is None:
-            return False
-        if max_bytes is not None and packed.isdigit() and int(packed) > max_bytes:
-            raise BackendError(
-                f"The outputs archive is {int(packed) / 1e6:.0f} MB, over the "
-                f"{max_bytes / 1e6:.0f} MB limit: outputs were not collected."
-            )
-        self._fetch(f"{handle['run_dir']}/outputs.tar.gz", dest)
-        return True
