@@ -226,18 +226,29 @@ def why_ended(state: str, said: str) -> str:
     return "The job left Slurm's queue without an exit code (killed, or lost by Slurm)."
 
 
-def queue_note(job: tuple, jobs: dict) -> str:
-    """'Queued in `dedicated`, position 3 of 7 (Resources)' for a pending job."""
-    job_id, job_state, reason, partition, _, priority = job
+def queue_positions(jobs: dict) -> dict[str, tuple[int, int]]:
+    """{job id: (position, pending in its partition)} for every pending job, in
+    Slurm's order (priority, then age): one sort per partition per poll."""
+    by_partition: dict[str, list[tuple]] = {}
+    for job in jobs.values():
+        if job[1] == "PENDING":
+            by_partition.setdefault(job[3], []).append(job)
+    positions = {}
+    for pending in by_partition.values():
+        pending.sort(key=lambda j: (-int(j[5] or 0), int(j[0])))
+        for i, job in enumerate(pending, 1):
+            positions[job[0]] = (i, len(pending))
+    return positions
+
+
+def queue_note(job: tuple, positions: dict[str, tuple[int, int]]) -> str:
+    """'Queued in `dedicated`, position 3 of 7 — Slurm says: Resources' for a waiting job."""
+    job_id, job_state, reason, partition, _, _ = job
     if job_state == "CONFIGURING":
         return f"Nodes allocated in `{partition}`: Slurm is starting them"
-    pending = sorted(
-        (j for j in jobs.values() if j[1] == "PENDING" and j[3] == partition),
-        key=lambda j: (-int(j[5] or 0), int(j[0])),
-    )
-    position = next((i for i, j in enumerate(pending, 1) if j[0] == job_id), len(pending))
+    position, count = positions.get(job_id, (1, 1))  # requeued, not yet pending again
     why = f" — Slurm says: {reason}" if reason and reason != "None" else ""
-    return f"Queued in `{partition}`, position {position} of {len(pending)}{why}"
+    return f"Queued in `{partition}`, position {position} of {count}{why}"
 
 
 class SlurmRunnerMixin(RunnerMixin):
@@ -294,6 +305,7 @@ class SlurmRunnerMixin(RunnerMixin):
                 job_id, _, rest = line[2:].partition("|")
                 accounted[job_id.strip()] = rest.partition("|")[0]
         found, sizes = parse_run_lines([line for line in lines if not line.startswith(("q ", "a "))], handles)
+        positions = queue_positions(jobs)
         scaling = None  # what the cluster does about its queue: asked once per poll, not per run
         states = []
         for handle, f, s in zip(handles, found, sizes, strict=True):
@@ -320,7 +332,7 @@ class SlurmRunnerMixin(RunnerMixin):
                 state.failure = ""
                 if scaling is None:
                     scaling = self.scaling_note()
-                state.note = queue_note(job, jobs) + scaling
+                state.note = queue_note(job, positions) + scaling
                 if requeued:
                     state.attempt += 1
                     state.note = f"Requeued by Slurm (attempt {state.attempt}): {state.note[0].lower()}{state.note[1:]}"
